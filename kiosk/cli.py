@@ -1,0 +1,100 @@
+"""The one command line: `kiosk run|hall|selftest …` (main.py and the `kiosk` console script)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from kiosk.core.config import KioskConfig, load_config
+from kiosk.core.errors import ConfigError
+
+log = logging.getLogger("kiosk")
+
+
+def _config(path: str | None) -> KioskConfig:
+    try:
+        return load_config(Path(path) if path else None)
+    except ConfigError as exc:
+        print(f"kiosk: config error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = _config(args.config)
+    ui = config.ui
+    fullscreen = ui.fullscreen and not args.windowed
+    from kiosk.kivy_setup import configure_kivy
+
+    configure_kivy(config.data_dir, fullscreen=fullscreen, width=ui.width, height=ui.height)
+    import asyncio
+
+    from kiosk.app import KioskApp
+    from kiosk.wiring import build
+
+    kiosk = build(config)
+    app = KioskApp(kiosk)
+    try:
+        asyncio.run(app.async_run(async_lib="asyncio"))
+    finally:
+        kiosk.close()
+    return 0
+
+
+def cmd_selftest(args: argparse.Namespace) -> int:
+    config = _config(args.config)
+    from kiosk.peripherals.factory import build_devices
+
+    devices = build_devices(config.peripherals, config.data_dir)
+    report: dict[str, dict[str, object]] = {}
+    for role, device in devices.items():
+        device.open()
+        report[role] = {"driver": device.driver, **device.status().as_dict(), "capabilities": sorted(device.capabilities)}
+        device.close()
+    ok = all(entry["state"] in ("ready", "not_configured") for entry in report.values())
+    if args.json:
+        print(json.dumps({"ok": ok, "devices": report}, ensure_ascii=False))
+    else:
+        for role, entry in report.items():
+            print(f"{role:12} {entry['driver']:10} {entry['state']:15} {entry['code']}")
+    return 0 if ok else 1
+
+
+def cmd_hall(args: argparse.Namespace) -> int:
+    from hall.server import serve
+
+    data = Path(args.data)
+    data.mkdir(parents=True, exist_ok=True)
+    serve(args.host, args.port, args.db or f"sqlite:///{data / 'hall.db'}", data / "documents")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kiosk", description="Self-service hall kiosk")
+    p.add_argument("--config", help="kiosk.toml to use (default config/kiosk.toml, or $KIOSK_CONFIG)")
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="start the kiosk UI")
+    run.add_argument("--windowed", action="store_true", help="a window instead of full screen")
+    run.set_defaults(func=cmd_run)
+    selftest = sub.add_parser("selftest", help="open every configured device and report its state")
+    selftest.add_argument("--json", action="store_true")
+    selftest.set_defaults(func=cmd_selftest)
+    hall = sub.add_parser("hall", help="run the hall server in the foreground")
+    hall.add_argument("--host", default="127.0.0.1")
+    hall.add_argument("--port", type=int, default=8765)
+    hall.add_argument("--db", help="database URL (default sqlite in --data)")
+    hall.add_argument("--data", default="data/hall-server", help="folder for documents (and the default DB)")
+    hall.set_defaults(func=cmd_hall)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return int(args.func(args))

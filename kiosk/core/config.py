@@ -1,0 +1,96 @@
+"""config/kiosk.toml, validated at start: a bad value stops the start with one line."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, HttpUrl
+
+from kiosk.core.errors import ConfigError
+from kiosk.core.paths import CONFIG_DIR, PROJECT_ROOT
+from kiosk.core.schema import Strict, load_toml, parse
+
+DEFAULT_CONFIG = CONFIG_DIR / "kiosk.toml"
+
+
+class Terminal(Strict):
+    id: Annotated[str, Field(pattern=r"^[A-Z0-9]{6,12}$")]  # goes into every receipt number
+    hall_name: str
+    consult_phone: str
+    opening_hours: str
+    staffed_hours: str = ""  # when staff are on site (the zone itself is open 7×24)
+    language: Literal["zh-CN", "en"] = "zh-CN"
+
+
+class Hall(Strict):
+    """Where the hall service is. `embedded` starts it inside the kiosk on loopback (demo)."""
+
+    url: HttpUrl
+    embedded: bool = False
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+
+class Device(Strict):
+    driver: Literal["simulated", "none"] = "simulated"
+
+
+class CardReader(Device):
+    pass
+
+
+class Camera(Device):
+    width: int = Field(default=1920, ge=320, le=7680)
+    height: int = Field(default=1080, ge=240, le=4320)
+
+
+class Printer(Device):
+    paper_width_mm: Literal[58, 80] = 80
+    paper: Literal["ok", "low", "out"] = "ok"  # simulated paper level at start
+
+
+class Peripherals(Strict):
+    card_reader: CardReader = CardReader()
+    camera: Camera = Camera()
+    printer: Printer = Printer()
+
+
+class UI(Strict):
+    fullscreen: bool = True
+    width: int = Field(default=1080, ge=640, le=3840)  # windowed size
+    height: int = Field(default=1920, ge=480, le=3840)
+    large_text: bool = False
+    idle_timeout_s: float = Field(default=60, ge=1, le=600)
+    idle_warning_s: float = Field(default=20, ge=1, le=120)
+    demo_controls: bool = False  # "insert demo card" and the like: only in the demo
+
+
+class Storage(Strict):
+    data_dir: Path = Path("data")
+
+
+class KioskConfig(Strict):
+    terminal: Terminal
+    hall: Hall
+    peripherals: Peripherals = Peripherals()
+    ui: UI = UI()
+    storage: Storage = Storage()
+
+    @property
+    def data_dir(self) -> Path:
+        path = self.storage.data_dir
+        return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def load_config(path: Path | None = None) -> KioskConfig:
+    """Load and validate; KIOSK_CONFIG names another file. Raises ConfigError with one line."""
+    path = path or Path(os.environ.get("KIOSK_CONFIG", DEFAULT_CONFIG))
+    try:
+        data = load_toml(path)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path.name}: not valid TOML: {exc}") from None
+    return parse(KioskConfig, data, path.name, ConfigError)

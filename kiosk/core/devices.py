@@ -1,0 +1,144 @@
+"""The one device contract every peripheral implements (after CEN XFS4IoT and IATA CUSS).
+
+Core defines it so that core can use devices without importing a driver: drivers in
+kiosk/peripherals implement these protocols, core and screens only see the contract.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+from kiosk.core.documents import Document
+from kiosk.core.identity import Identity
+
+
+class DeviceState(StrEnum):
+    NOT_CONFIGURED = "not_configured"
+    DISCONNECTED = "disconnected"
+    READY = "ready"
+    BUSY = "busy"
+    USER_ERROR = "user_error"
+    HARDWARE_ERROR = "hardware_error"
+    UNKNOWN = "unknown"  # the device could not be asked: never a guess
+
+
+class Level(StrEnum):
+    """A consumable's level, apart from the device state."""
+
+    OK = "ok"
+    LOW = "low"
+    OUT = "out"
+    UNKNOWN = "unknown"
+
+
+class FixedBy(StrEnum):
+    """Who can fix a fault."""
+
+    RETRY = "retry"
+    CITIZEN = "citizen"
+    STAFF = "staff"
+    TECHNICIAN = "technician"
+    CONFIGURATION = "configuration"
+
+
+@dataclass(frozen=True)
+class Status:
+    state: DeviceState
+    since: float  # time.time() when this state began
+    code: str  # message code, e.g. "device.ready", "printer.paper_out"
+    fixed_by: FixedBy | None = None
+    consumables: dict[str, Level] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "state": self.state.value,
+            "since": self.since,
+            "code": self.code,
+            "fixed_by": self.fixed_by.value if self.fixed_by else None,
+            "consumables": {k: v.value for k, v in self.consumables.items()},
+        }
+
+
+@dataclass(frozen=True)
+class DeviceEvent:
+    """Something that happened on its own: card inserted, page steady, paper out…"""
+
+    device: str
+    kind: str
+    payload: Any = None
+    at: float = field(default_factory=time.time)
+
+    def __repr__(self) -> str:  # payloads may hold personal data
+        return f"DeviceEvent({self.device}, {self.kind})"
+
+
+class Cancel:
+    """Caller-owned cancellation for a device command."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to `seconds`; True if cancelled meanwhile."""
+        return self._event.wait(seconds)
+
+
+Listener = Callable[[DeviceEvent], None]
+
+
+@runtime_checkable
+class Device(Protocol):
+    name: str  # the role in config: "card_reader", "camera", "printer"
+    driver: str  # "simulated", "pcsc", …
+    capabilities: frozenset[str]
+
+    def open(self) -> None: ...
+    def close(self) -> None: ...
+    def status(self) -> Status: ...
+    def subscribe(self, listener: Listener) -> Callable[[], None]: ...
+
+
+class CardReader(Device, Protocol):
+    """Events: card_inserted, card_removed, identity (payload Identity), read_failed (payload KioskError)."""
+
+    def read_identity(self, timeout: float, cancel: Cancel | None = None) -> Identity: ...
+    def card_present(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One camera image as encoded bytes, with its size."""
+
+    jpeg: bytes
+    width: int
+    height: int
+
+
+class Camera(Device, Protocol):
+    def preview(self, timeout: float) -> Frame: ...
+    def capture(self, timeout: float, cancel: Cancel | None = None) -> Frame: ...
+
+
+@dataclass(frozen=True)
+class PrintResult:
+    job_id: str
+    byte_count: int
+    artefacts: dict[str, str] = field(default_factory=dict)  # e.g. {"png": path, "raw": path}
+
+
+class Printer(Device, Protocol):
+    """Consumable "paper". Events: paper_low, paper_out, printed."""
+
+    def print_document(self, document: Document, job_id: str, timeout: float) -> PrintResult: ...

@@ -1,0 +1,358 @@
+"""The citizen journey: what every screen asks of core, callable from tests without a screen.
+
+Methods that block (HTTP to the hall, printing) are marked "blocking": screens run them on a
+worker thread and bring the result back to the UI thread. Everything else is quick and is
+called on the UI thread. Transitions happen only on the caller's thread of the non-blocking
+methods, so the session is never changed from two threads at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from kiosk.core import papers
+from kiosk.core.catalogue import Catalogue, Material, ServiceItem
+from kiosk.core.devices import Frame, Printer, PrintResult
+from kiosk.core.documents import Document
+from kiosk.core.errors import HallError, SessionError
+from kiosk.core.identity import Identity
+from kiosk.core.messages import Messages
+from kiosk.core.receipt_number import ReceiptNumbers
+from kiosk.core.session import EndReason, IdlePhase, IdleWatch, Page, Session, Step
+from kiosk.core.validation import normalise, validate
+
+log = logging.getLogger(__name__)
+
+_BACK = {Step.IDENTIFY: Step.GUIDE, Step.MATERIALS: Step.FORM, Step.REVIEW: Step.MATERIALS}
+RATING_LEVELS = (5, 4, 3, 2, 1)  # 非常满意 … 非常不满意, as 好差评 orders them
+
+
+class Hall(Protocol):
+    def submit(self, application: dict[str, Any], pages: list[tuple[str, int, bytes]], session_id: str = "") -> dict[str, Any]: ...
+    def rate(self, rating: dict[str, Any], session_id: str = "") -> dict[str, Any]: ...
+    def progress(self, receipt_no: str, id_tail: str, session_id: str = "") -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class Terminal:
+    id: str
+    hall_name: str
+    consult_phone: str
+    progress_url: str  # prefix of the receipt QR; the receipt number is appended
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What goes to the hall, frozen at the moment the citizen taps submit."""
+
+    application: dict[str, Any]
+    pages: list[tuple[str, int, bytes]]
+
+
+class Journey:
+    def __init__(
+        self,
+        *,
+        catalogue: Catalogue,
+        hall: Hall,
+        printer: Printer | None,
+        numbers: ReceiptNumbers,
+        messages: Messages,
+        terminal: Terminal,
+        idle: IdleWatch,
+        now: Callable[[], dt.datetime] = dt.datetime.now,
+    ) -> None:
+        self.catalogue = catalogue
+        self.hall = hall
+        self.printer = printer
+        self.numbers = numbers
+        self.messages = messages
+        self.terminal = terminal
+        self.idle = idle
+        self._now = now
+        self.listeners: list[Callable[[Session], None]] = []
+        self.session = self._fresh()
+
+    # -- session lifecycle ------------------------------------------------------------------
+    def _fresh(self) -> Session:
+        session = Session(on_change=self._changed)
+        self.idle.touch()
+        return session
+
+    def _changed(self, session: Session) -> None:
+        for listener in list(self.listeners):
+            listener(session)
+
+    @property
+    def step(self) -> Step:
+        return self.session.step
+
+    @property
+    def item(self) -> ServiceItem:
+        if self.session.item is None:
+            raise SessionError("no item chosen", code="error.session")
+        return self.session.item
+
+    def end(self, reason: EndReason) -> None:
+        """End the session (wiping it) and start a fresh one at home."""
+        self.session.end(reason)
+        self.session = self._fresh()
+        self._changed(self.session)
+
+    def touch(self) -> None:
+        self.idle.touch()
+
+    def tick(self) -> tuple[IdlePhase, float]:
+        """Called about once a second by the UI; ends the session when the idle time is up."""
+        if self.session.step is Step.HOME and not self.session.holds_personal_data():
+            self.idle.touch()
+            return IdlePhase.ACTIVE, self.idle.timeout
+        phase, left = self.idle.phase()
+        if phase is IdlePhase.EXPIRED:
+            self.end(EndReason.TIMEOUT)
+        return phase, left
+
+    # -- navigation -------------------------------------------------------------------------
+    def open_item(self, item_id: str) -> ServiceItem:
+        item = self.catalogue.get(item_id)
+        self.session.item = item
+        self.session.go(Step.GUIDE)
+        return item
+
+    def open_query(self) -> None:
+        self.session.go(Step.QUERY)
+
+    def open_help(self) -> None:
+        if self.session.step is not Step.HELP:
+            self.session.go(Step.HELP)
+
+    def close_help(self) -> None:
+        self.session.leave_help()
+        if self.session.step is Step.HOME:
+            self.idle.touch()
+
+    def back(self) -> None:
+        """One step back along the journey; from the first step, end the session."""
+        step = self.session.step
+        if step in (Step.GUIDE, Step.QUERY):
+            self.end(EndReason.CANCELLED)
+        elif step is Step.FORM:
+            self.session.go(Step.IDENTIFY if self.item.needs_card else Step.GUIDE)
+        elif step in _BACK:
+            self.session.go(_BACK[step])
+        else:
+            raise SessionError(f"no way back from {step}", code="error.session")
+
+    def start_item(self) -> None:
+        self.session.go(Step.IDENTIFY if self.item.needs_card else Step.FORM)
+
+    def accept_identity(self, identity: Identity) -> None:
+        """A card was read: fill the form from it and move on to the form."""
+        if self.session.step is not Step.IDENTIFY:
+            raise SessionError("not waiting for a card", code="error.session")
+        self.session.identity = identity
+        known = identity.field_values()
+        for form_field in self.item.fields:
+            if form_field.prefill and known.get(form_field.prefill):
+                self.session.values[form_field.id] = normalise(form_field, known[form_field.prefill])
+            elif form_field.default and form_field.id not in self.session.values:
+                self.session.values[form_field.id] = form_field.default
+        self.session.go(Step.FORM)
+
+    # -- form -------------------------------------------------------------------------------
+    def set_value(self, field_id: str, value: str) -> str | None:
+        """Store what the citizen typed (even if wrong, so they can fix it); return its problem."""
+        form_field = next((f for f in self.item.fields if f.id == field_id), None)
+        if form_field is None:
+            raise SessionError(field_id, code="error.session")
+        self.session.values[field_id] = normalise(form_field, value)
+        return validate(form_field, value, self._now().date())
+
+    def problems(self) -> dict[str, str]:
+        today = self._now().date()
+        found = {}
+        for form_field in self.item.fields:
+            problem = validate(form_field, self.session.values.get(form_field.id, ""), today)
+            if problem:
+                found[form_field.id] = problem
+        return found
+
+    def to_materials(self) -> None:
+        if self.problems():
+            raise SessionError("form has errors", code="form.has_errors")
+        self.session.go(Step.MATERIALS)
+
+    # -- materials --------------------------------------------------------------------------
+    def add_page(self, material_id: str, frame: Frame) -> int:
+        material = self.item.material(material_id)
+        pages = self.session.pages.setdefault(material_id, [])
+        if len(pages) >= material.max_pages:
+            raise SessionError(material_id, code="materials.too_many_pages", max=material.max_pages)
+        pages.append(Page(bytearray(frame.jpeg), frame.width, frame.height))
+        return len(pages)
+
+    def replace_page(self, material_id: str, index: int, frame: Frame) -> None:
+        page = self.session.pages[material_id][index]
+        page.jpeg[:] = bytes(len(page.jpeg))
+        self.session.pages[material_id][index] = Page(bytearray(frame.jpeg), frame.width, frame.height)
+
+    def remove_page(self, material_id: str, index: int) -> None:
+        page = self.session.pages[material_id].pop(index)
+        page.jpeg[:] = bytes(len(page.jpeg))
+
+    def page_count(self, material_id: str) -> int:
+        return len(self.session.pages.get(material_id, []))
+
+    def missing_materials(self) -> list[Material]:
+        return [m for m in self.item.materials if m.required and not self.page_count(m.id)]
+
+    def to_review(self) -> None:
+        if self.missing_materials():
+            raise SessionError("materials missing", code="materials.missing")
+        self.session.go(Step.REVIEW)
+
+    # -- review and submit ------------------------------------------------------------------
+    def give_consent(self, agreed: bool) -> None:
+        self.session.consent = agreed
+
+    def begin_submit(self) -> Submission:
+        """UI thread: freeze what is sent. The receipt number is made here, once per session,
+        so a retry after a failure reuses it and the hall can deduplicate."""
+        if self.session.step is not Step.REVIEW:
+            raise SessionError("not on review", code="error.session")
+        if not self.session.consent:
+            raise SessionError("no consent", code="review.consent_required")
+        if not self.session.receipt_no:
+            self.session.receipt_no = self.numbers.next(self._now().date())
+        self.session.go(Step.SUBMITTING)
+        return self._submission()
+
+    def _submission(self) -> Submission:
+        item, identity = self.item, self.session.identity
+        applicant: dict[str, str] = {}
+        if identity is not None:
+            applicant = {
+                "card_type": identity.card_type.value,
+                "name": identity.name,
+                "id_number": identity.id_number,
+                "sex": identity.sex,
+                "birth_date": identity.birth_date.isoformat() if identity.birth_date else "",
+                "address": identity.address,
+            }
+        for key in ("name", "id_number"):
+            if self.session.values.get(key):
+                applicant[key] = self.session.values[key]
+        pages = [
+            (material_id, index + 1, bytes(page.jpeg))
+            for material_id, material_pages in self.session.pages.items()
+            for index, page in enumerate(material_pages)
+        ]
+        application = {
+            "receipt_no": self.session.receipt_no,
+            "terminal_id": self.terminal.id,
+            "session_id": self.session.session_id,
+            "item_id": item.id,
+            "item_name": item.name,
+            "submitted_at": self._now().astimezone().isoformat(timespec="seconds"),
+            "applicant": applicant,
+            "form": dict(self.session.values),
+            "materials": [
+                {"id": m.id, "name": m.name, "pages": self.page_count(m.id)}
+                for m in item.materials
+                if self.page_count(m.id)
+            ],
+        }
+        return Submission(application, pages)
+
+    def send_submission(self, submission: Submission) -> dict[str, Any]:
+        """Blocking: hand the application to the hall."""
+        return self.hall.submit(submission.application, submission.pages, session_id=self.session.session_id)
+
+    def finish_submit(self, error: HallError | None) -> None:
+        """UI thread: the hall answered (error None) or could not take it (back to review, data kept)."""
+        if error is None:
+            self.session.submitted_at = self._now().timestamp()
+            self.session.go(Step.RECEIPT)
+        else:
+            log.warning("session %s: submission failed: %s", self.session.session_id, error.code)
+            self.session.go(Step.REVIEW)
+
+    def submit(self) -> None:
+        """The three submit steps in one, for tests and command-line use."""
+        submission = self.begin_submit()
+        try:
+            self.send_submission(submission)
+        except HallError as exc:
+            self.finish_submit(exc)
+            raise
+        self.finish_submit(None)
+
+    # -- papers -----------------------------------------------------------------------------
+    def progress_url(self) -> str:
+        return self.terminal.progress_url + self.session.receipt_no
+
+    def receipt_document(self) -> Document:
+        if not self.session.receipt_no:
+            raise SessionError("nothing submitted", code="error.session")
+        name = self.session.values.get("name") or (self.session.identity.name if self.session.identity else "")
+        id_number = self.session.values.get("id_number") or (
+            self.session.identity.id_number if self.session.identity else ""
+        )
+        return papers.acceptance_receipt(
+            messages=self.messages,
+            item=self.item,
+            receipt_no=self.session.receipt_no,
+            applicant_name=name,
+            id_number=id_number,
+            submitted_at=dt.datetime.fromtimestamp(self.session.submitted_at or self._now().timestamp()),
+            materials=[(m.name, self.page_count(m.id)) for m in self.item.materials if self.page_count(m.id)],
+            hall_name=self.terminal.hall_name,
+            terminal_id=self.terminal.id,
+            progress_url=self.progress_url(),
+        )
+
+    def checklist_document(self, item_id: str | None = None) -> Document:
+        item = self.catalogue.get(item_id) if item_id else self.item
+        return papers.checklist(item, messages=self.messages, hall_name=self.terminal.hall_name, printed_at=self._now())
+
+    def print_document(self, document: Document, job_id: str, timeout: float = 30.0) -> PrintResult:
+        """Blocking. The job id makes a retry safe: a printer never prints one job twice."""
+        if self.printer is None:
+            raise SessionError("no printer", code="printer.not_configured")
+        return self.printer.print_document(document, job_id, timeout)
+
+    def receipt_job_id(self) -> str:
+        return f"{self.session.receipt_no}-receipt"
+
+    # -- rating -----------------------------------------------------------------------------
+    def to_rating(self) -> None:
+        self.session.go(Step.RATING)
+
+    def rating_payload(self, level: int, reasons: list[str], comment: str = "") -> dict[str, Any]:
+        if level not in RATING_LEVELS:
+            raise SessionError(str(level), code="rating.invalid")
+        self.session.rating = level
+        return {
+            "receipt_no": self.session.receipt_no or None,
+            "item_id": self.item.id,
+            "terminal_id": self.terminal.id,
+            "session_id": self.session.session_id,
+            "level": level,
+            "reasons": reasons,
+            "comment": comment,
+        }
+
+    def send_rating(self, payload: dict[str, Any]) -> None:
+        """Blocking. A rating the hall cannot take now is logged and dropped; the citizen is not kept waiting."""
+        try:
+            self.hall.rate(payload, session_id=str(payload["session_id"]))
+        except HallError as exc:
+            log.warning("session %s: rating not delivered: %s", payload["session_id"], exc.code)
+
+    def rate(self, level: int, reasons: list[str], comment: str = "") -> None:
+        self.send_rating(self.rating_payload(level, reasons, comment))
+        self.end(EndReason.DONE)

@@ -1,0 +1,68 @@
+"""Receipt numbers made on the terminal: terminal id + date + sequence + check character.
+
+Unique across a fleet without asking anyone (the terminal id is unique), so a receipt can be
+printed while the hall is unreachable. The check character (ISO 7064 MOD 37-2) catches a
+mistyped number in the progress query.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import threading
+from pathlib import Path
+
+_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ*"
+PATTERN = re.compile(r"^([A-Z0-9]{6,12})-(\d{8})-(\d{4,6})([0-9A-Z*])$")
+
+
+def check_char(body: str) -> str:
+    """ISO 7064 MOD 37-2 over the alphanumeric characters of `body`."""
+    total = 0
+    for ch in body:
+        if ch == "-":
+            continue
+        total = ((total + _ALPHABET.index(ch)) * 2) % 37
+    return _ALPHABET[(38 - total) % 37]
+
+
+def is_valid(receipt_no: str) -> bool:
+    receipt_no = receipt_no.strip().upper()
+    match = PATTERN.match(receipt_no)
+    return bool(match) and check_char(receipt_no[:-1]) == receipt_no[-1]
+
+
+def format_number(terminal_id: str, day: dt.date, sequence: int) -> str:
+    body = f"{terminal_id}-{day:%Y%m%d}-{sequence:04d}"
+    return body + check_char(body)
+
+
+class ReceiptNumbers:
+    """Issues numbers; the daily sequence survives restarts (written and fsynced before use)."""
+
+    def __init__(self, terminal_id: str, state_file: Path) -> None:
+        self.terminal_id = terminal_id
+        self._file = state_file
+        self._lock = threading.Lock()
+
+    def _read(self) -> dict[str, int]:
+        try:
+            return json.loads(self._file.read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def next(self, today: dt.date | None = None) -> str:
+        day = today or dt.date.today()
+        with self._lock:
+            key = day.isoformat()
+            sequence = self._read().get(key, 0) + 1
+            self._file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self._file.with_suffix(".tmp")
+            with open(tmp, "w") as fh:
+                json.dump({key: sequence}, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self._file)
+            return format_number(self.terminal_id, day, sequence)

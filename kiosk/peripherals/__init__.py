@@ -1,0 +1,1 @@
+"""Peripheral drivers behind the device contract in kiosk.core.devices."""

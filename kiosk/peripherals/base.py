@@ -1,0 +1,122 @@
+"""What every driver shares: state bookkeeping, listeners, and commands run under a watchdog."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import TypeVar
+
+from kiosk.core.devices import Cancel, DeviceEvent, DeviceState, FixedBy, Level, Listener, Status
+from kiosk.core.errors import DeviceCancelled, DeviceTimeout
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class BaseDevice:
+    """State, consumables and events; subclasses call `_set_state` and `_emit`.
+
+    State changes are logged once, when they happen, not on every poll.
+    """
+
+    driver = "base"
+    capabilities: frozenset[str] = frozenset()
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._lock = threading.RLock()
+        self._listeners: list[Listener] = []
+        self._status = Status(DeviceState.UNKNOWN, time.time(), "device.unknown")
+
+    def open(self) -> None:
+        self._set_state(DeviceState.READY, "device.ready")
+
+    def close(self) -> None:
+        self._set_state(DeviceState.DISCONNECTED, "device.disconnected")
+
+    def status(self) -> Status:
+        with self._lock:
+            return self._status
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        with self._lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def _set_state(
+        self,
+        state: DeviceState,
+        code: str,
+        fixed_by: FixedBy | None = None,
+        consumables: dict[str, Level] | None = None,
+    ) -> None:
+        with self._lock:
+            old = self._status
+            levels = old.consumables if consumables is None else consumables
+            if (old.state, old.code, old.fixed_by, old.consumables) == (state, code, fixed_by, levels):
+                return
+            since = old.since if old.state == state else time.time()
+            self._status = Status(state, since, code, fixed_by, dict(levels))
+        log.info("device %s: %s (%s)", self.name, state.value, code)
+        self._emit("state", self._status)
+
+    def _set_consumable(self, name: str, level: Level) -> None:
+        with self._lock:
+            levels = dict(self._status.consumables)
+            levels[name] = level
+            self._set_state(self._status.state, self._status.code, self._status.fixed_by, levels)
+
+    def _emit(self, kind: str, payload: object = None) -> None:
+        event = DeviceEvent(self.name, kind, payload)
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(event)
+            except Exception:  # a faulty listener must not take the driver down
+                log.exception("listener of %s failed on %s", self.name, kind)
+
+    def _run(self, fn: Callable[[], T], timeout: float, cancel: Cancel | None = None) -> T:
+        """Run `fn` in its own thread; give up after `timeout` or on cancel.
+
+        A driver call that hangs (a PC/SC transmit cannot be cancelled) is abandoned, not
+        waited for: its daemon thread is left to finish or die, the caller gets DeviceTimeout.
+        """
+        future: Future[T] = Future()
+
+        def work() -> None:
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # handed to the caller, who decides
+                future.set_exception(exc)
+
+        threading.Thread(target=work, name=f"{self.name}-cmd", daemon=True).start()
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise DeviceTimeout(f"{self.name} did not answer in {timeout:.1f} s", device=self.name)
+            if cancel is not None and cancel.cancelled:
+                raise DeviceCancelled(f"{self.name} command cancelled", device=self.name)
+            try:
+                return future.result(timeout=min(remaining, 0.05))
+            except TimeoutError:
+                continue
+
+
+class Unconfigured(BaseDevice):
+    """A role the configuration leaves empty (driver = "none")."""
+
+    driver = "none"
+
+    def open(self) -> None:
+        self._set_state(DeviceState.NOT_CONFIGURED, "device.not_configured", FixedBy.CONFIGURATION)

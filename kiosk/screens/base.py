@@ -1,0 +1,45 @@
+"""What every screen has: access to the app and the journey, refresh on entry, wipe on end."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from kivy.app import App
+from kivy.uix.screenmanager import Screen
+
+from kiosk.core.devices import DeviceEvent
+from kiosk.core.errors import KioskError
+
+if TYPE_CHECKING:
+    from kiosk.app import KioskApp
+    from kiosk.core.journey import Journey
+
+
+class KioskScreen(Screen):
+    kiosk_app: KioskApp | None = None  # set by KioskApp.build; outlives get_running_app() at shutdown
+
+    @property
+    def app(self) -> KioskApp:
+        return self.kiosk_app or App.get_running_app()  # type: ignore[return-value]
+
+    @property
+    def journey(self) -> Journey:
+        return self.app.kiosk.journey
+
+    def t(self, code: str, **params: Any) -> str:
+        return self.app.kiosk.messages.t(code, **params)
+
+    def error_text(self, error: KioskError) -> str:
+        return self.app.kiosk.messages.error(error)
+
+    def on_pre_enter(self, *_: Any) -> None:
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Show the journey's current state. Called on entry and after a change."""
+
+    def wipe(self) -> None:
+        """Forget anything personal this screen shows. Called at every end of session."""
+
+    def on_device_event(self, event: DeviceEvent) -> None:
+        """A device event, already on the UI thread. Screens that care override this."""

@@ -1,0 +1,43 @@
+"""The service guide of one item; print the checklist (一次性告知单) or start."""
+
+from __future__ import annotations
+
+from kiosk.core.errors import KioskError
+from kivy.metrics import dp
+
+from kiosk.core.guide import SUBLINE, guide_sections
+from kiosk.screens.base import KioskScreen
+from kiosk.screens.widgets import WrapLabel
+
+
+class GuideScreen(KioskScreen):
+    def refresh(self) -> None:
+        item = self.journey.session.item
+        if item is None:
+            return
+        self.ids.title.title = item.name
+        self.ids.status.text = ""
+        body = self.ids.body
+        body.clear_widgets()
+        for heading, lines in guide_sections(item, self.app.kiosk.messages):
+            body.add_widget(WrapLabel(text=f"[b]{heading}[/b]", markup=True, color=(0.05, 0.25, 0.55, 1)))
+            for line in lines:
+                sub = line.startswith(SUBLINE)
+                body.add_widget(WrapLabel(text=line.lstrip(SUBLINE), padding=(dp(36) if sub else 0, 0)))
+
+    def print_checklist(self) -> None:
+        self.app.spawn(self._print_checklist())
+
+    async def _print_checklist(self) -> None:
+        journey = self.journey
+        self.ids.status.text = self.t("guide.printing")
+        self.ids.print_button.disabled = True
+        document = journey.checklist_document()
+        job_id = f"{journey.session.session_id}-checklist-{journey.item.id}"
+        try:
+            await self.app.blocking(journey.print_document, document, job_id)
+            self.ids.status.text = self.t("guide.printed")
+        except KioskError as exc:
+            self.ids.status.text = self.error_text(exc)
+        finally:
+            self.ids.print_button.disabled = False

@@ -1,0 +1,31 @@
+"""Identify: wait for a card; the reader's `identity` event fills the form and moves on."""
+
+from __future__ import annotations
+
+from kiosk.core.devices import DeviceEvent
+from kiosk.core.errors import KioskError
+from kiosk.core.session import Step
+from kiosk.peripherals.demo_identities import DEMO_CITIZENS
+from kiosk.screens.base import KioskScreen
+
+
+class IdentifyScreen(KioskScreen):
+    def refresh(self) -> None:
+        item = self.journey.session.item
+        self.ids.header.title = item.name if item else ""
+        self.ids.status.text = self.t("identify.instruction")
+
+    def on_device_event(self, event: DeviceEvent) -> None:
+        if event.device != "card_reader" or self.journey.step is not Step.IDENTIFY:
+            return
+        if event.kind == "card_inserted":
+            self.ids.status.text = self.t("identify.reading")
+        elif event.kind == "identity":
+            self.journey.accept_identity(event.payload)
+        elif event.kind == "read_failed" and isinstance(event.payload, KioskError):
+            self.ids.status.text = self.error_text(event.payload)
+
+    def insert_demo_card(self, index: int) -> None:
+        """The demo control: place a made-up citizen's card on the simulated reader."""
+        reader = self.app.kiosk.devices["card_reader"]
+        self.app.spawn(self.app.blocking(reader.insert, DEMO_CITIZENS[index]))  # type: ignore[attr-defined]

@@ -1,0 +1,67 @@
+"""Progress query (办件查询): receipt number plus the last 6 characters of the ID number."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kiosk.core import receipt_number
+from kiosk.core.errors import HallError
+from kiosk.screens.base import KioskScreen
+from kiosk.screens.widgets import CLEAR, DELETE
+
+FIELDS = ("receipt_no", "id_tail")
+MAX_LENGTH = {"receipt_no": 40, "id_tail": 6}
+
+
+class QueryScreen(KioskScreen):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.selected = "receipt_no"
+
+    def on_kv_post(self, *_: Any) -> None:
+        for field in FIELDS:
+            self.ids[field].ids.value_button.bind(on_release=lambda _b, name=field: self.select(name))
+
+    def refresh(self) -> None:
+        self.select(self.selected)
+
+    def select(self, name: str) -> None:
+        self.selected = name
+        for field in FIELDS:
+            self.ids[field].selected = field == name
+
+    def on_key(self, key: str) -> None:
+        row = self.ids[self.selected]
+        if key == DELETE:
+            row.value = row.value[:-1]
+        elif key == CLEAR:
+            row.value = ""
+        elif len(row.value) < MAX_LENGTH[self.selected]:
+            row.value += key
+        if self.selected == "receipt_no" and len(row.value) >= 20 and receipt_number.is_valid(row.value):
+            self.select("id_tail")
+
+    def search(self) -> None:
+        number, tail = self.ids.receipt_no.value.strip(), self.ids.id_tail.value.strip()
+        if not receipt_number.is_valid(number):
+            self.ids.result.text = self.t("query.bad_number")
+            return
+        self.ids.result.text = self.t("app.loading")
+        self.app.spawn(self._search(number, tail))
+
+    async def _search(self, number: str, tail: str) -> None:
+        hall = self.app.kiosk.hall
+        try:
+            answer = await self.app.blocking(hall.progress, number, tail)
+        except HallError as exc:
+            self.ids.result.text = self.t("query.not_found") if exc.code == "hall.not_found" else self.error_text(exc)
+            return
+        lines = [answer.get("item_name", ""), f"{self.t('query.state')}：{self.t('state.' + answer.get('state', ''))}"]
+        lines += [f"{entry.get('at', '')[:16].replace('T', ' ')}  {self.t('state.' + entry.get('state', ''))}" for entry in answer.get("timeline", [])]
+        self.ids.result.text = "\n".join(lines)
+
+    def wipe(self) -> None:
+        for field in FIELDS:
+            self.ids[field].value = ""
+        self.ids.result.text = ""
+        self.selected = "receipt_no"

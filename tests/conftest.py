@@ -1,0 +1,70 @@
+"""Shared fixtures: a real hall server on loopback, a private Xvfb display."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_OUTPUT = ROOT / "test-output"
+
+
+@pytest.fixture
+def hall_server(tmp_path: Path) -> Iterator[object]:
+    """The real hall service on 127.0.0.1, a free port, SQLite in tmp_path."""
+    from hall.server import EmbeddedHall
+
+    server = EmbeddedHall(db_url=f"sqlite:///{tmp_path / 'hall.db'}", documents_dir=tmp_path / "documents")
+    server.start()
+    yield server
+    server.stop()
+
+
+def _free_display() -> int:
+    for number in range(90, 200):
+        if not Path(f"/tmp/.X{number}-lock").exists() and not Path(f"/tmp/.X11-unix/X{number}").exists():
+            return number
+    raise RuntimeError("no free X display number")
+
+
+@pytest.fixture(scope="session")
+def xvfb_display() -> Iterator[str]:
+    """A private Xvfb server, so the end-to-end tests run the same on a desktop and in CI."""
+    if shutil.which("Xvfb") is None:
+        pytest.fail("Xvfb is not installed: run the README's test command, which installs it")
+    number = _free_display()
+    proc = subprocess.Popen(
+        ["Xvfb", f":{number}", "-screen", "0", "1280x1280x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while not Path(f"/tmp/.X11-unix/X{number}").exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"Xvfb :{number} did not start")
+        time.sleep(0.05)
+    yield f":{number}"
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture
+def test_output(request: pytest.FixtureRequest) -> Path:
+    """A folder under test-output/ kept after the run (screenshots, printed receipts)."""
+    path = TEST_OUTPUT / request.node.name
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def env_with_display(display: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["DISPLAY"] = display
+    env.pop("SDL_VIDEODRIVER", None)
+    return env

@@ -1,0 +1,283 @@
+"""Runs the real kiosk app in a real window and drives it with touch events through a scenario.
+
+Usage: python tests/e2e/driver.py SCENARIO CONFIG OUTDIR
+Writes OUTDIR/result.json (what the test asserts on) and a screenshot per screen. Each scenario
+runs in its own process because a Kivy app cannot be started twice in one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import sys
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from kiosk.core.config import load_config  # noqa: E402
+from kiosk.kivy_setup import configure_kivy  # noqa: E402
+
+
+class Driver:
+    def __init__(self, app: Any, out: Path) -> None:
+        self.app = app
+        self.out = out
+        self.shots: list[str] = []
+        self.log: list[str] = []
+
+    @property
+    def journey(self) -> Any:
+        return self.app.kiosk.journey
+
+    def screen(self, name: str | None = None) -> Any:
+        manager = self.app.manager
+        return manager.get_screen(name) if name else manager.current_screen
+
+    async def settle(self, seconds: float = 0.15) -> None:
+        await asyncio.sleep(seconds)
+
+    async def tap(self, widget: Any) -> None:
+        from kivy.tests.common import UnitTestTouch
+
+        from kivy.uix.scrollview import ScrollView
+
+        assert widget.get_root_window() is not None, f"{widget} is not on screen"
+        assert not widget.disabled, f"{widget} is disabled"
+        parent = widget.parent
+        while parent is not None and parent is not parent.parent and not isinstance(parent, ScrollView):
+            parent = parent.parent  # the window is its own parent
+        if isinstance(parent, ScrollView):  # scroll it into view first, as a person would
+            parent.scroll_to(widget, padding=20, animate=False)
+            await self.settle(0.1)
+        x, y = widget.to_window(*widget.center)
+        touch = UnitTestTouch(x, y)
+        touch.touch_down()
+        await asyncio.sleep(0.05)
+        touch.touch_up()
+        await self.settle()
+
+    async def tap_id(self, widget_id: str, screen: str | None = None) -> None:
+        await self.tap(self.screen(screen).ids[widget_id])
+
+    async def wait_for(self, check: Callable[[], Any], what: str, timeout: float = 15.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = check()
+            if value:
+                return value
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {what} (on screen {self.app.manager.current})")
+
+    async def on(self, name: str, timeout: float = 15.0) -> Any:
+        await self.wait_for(lambda: self.app.manager.current == name, f"screen {name}", timeout)
+        await self.settle(0.3)
+        return self.screen()
+
+    async def shot(self, name: str) -> None:
+        from kivy.core.window import Window
+
+        await self.settle(0.2)  # let the frame draw
+        made = Window.screenshot(name=str(self.out / "shot.png"))
+        target = self.out / f"{len(self.shots) + 1:02d}-{name}.png"
+        shutil.move(made, target)
+        self.shots.append(target.name)
+
+    async def press(self, *labels: str, screen: str = "form") -> None:
+        """Tap keys of the touch keyboard by their labels ("A", "1", "delete", "clear")."""
+        keyboard = self.screen(screen).ids.keyboard
+        keys = {key.key_label: key for row in keyboard.children for key in row.children}
+        for label in labels:
+            await self.tap(keys[label])
+
+    async def type_text(self, text: str, screen: str = "form") -> None:
+        await self.press(*text, screen=screen)
+
+    def widget_texts(self) -> list[str]:
+        """Every text any widget of any screen holds: where leftover personal data would show."""
+        texts: list[str] = []
+        roots = [*self.app.manager.screens, self.app.idle_overlay]
+        for root in roots:
+            for widget in root.walk(restrict=True):
+                for attr in ("text", "title", "value", "label", "note", "error"):
+                    value = getattr(widget, attr, None)
+                    if isinstance(value, str) and value:
+                        texts.append(value)
+        return texts
+
+
+async def journey(d: Driver) -> dict[str, Any]:
+    """Home → guide → card → form → materials → review → submit → receipt → rating → home."""
+    home = await d.on("home")
+    await d.shot("home")
+    item_id = "residence-permit"
+    await d.tap(home.tile(item_id))
+    await d.on("guide")
+    await d.shot("guide")
+    await d.tap_id("print_button")
+    await d.wait_for(lambda: d.screen().ids.status.text == d.app.t("guide.printed"), "checklist printed")
+    await d.tap_id("start_button")
+    await d.on("identify")
+    await d.shot("identify")
+    await d.tap_id("demo_card_button")
+    form = await d.on("form")
+    await d.shot("form-from-card")
+    identity = d.journey.session.identity
+    secrets = [identity.name, identity.id_number, identity.address]
+    # Try to go on with the form incomplete: errors show next to the fields.
+    await d.tap_id("next_button")
+    assert d.app.manager.current == "form"
+    errors = {fid: row.error for fid, row in form._rows.items() if row.error}
+    await d.shot("form-errors")
+    # Mobile: a wrong number first, then the right one.
+    await d.tap(form._rows["mobile"].ids.value_button)
+    await d.type_text("1381234")
+    partial_error = form._rows["mobile"].error
+    await d.type_text("5678")
+    for fid, row in form._rows.items():
+        if row.is_choice and not d.journey.session.values.get(fid):
+            await d.tap(row.ids.choices.children[-1])  # children are in reverse order: the first choice
+    await d.tap(form._rows["arrival_date"].ids.value_button)
+    await d.type_text("2024-02-30")
+    date_error = form._rows["arrival_date"].error
+    await d.press("clear")
+    await d.type_text("2024-02-29")
+    if "postcode" in form._rows:
+        await d.tap(form._rows["postcode"].ids.value_button)
+        await d.type_text("100020")
+    await d.shot("form-filled")
+    await d.tap_id("next_button")
+    materials = await d.on("materials")
+    await d.wait_for(lambda: materials.ids.preview.texture is not None, "camera preview")
+    await d.shot("materials")
+    for material in d.journey.item.materials:
+        if not material.required:
+            continue
+        toggle = next(t for t in materials.ids.material_list.children if t.material_id == material.id)
+        await d.tap(toggle)
+        for _ in range(material.pages):
+            before = d.journey.page_count(material.id)
+            await d.tap_id("capture_button")
+            await d.wait_for(lambda m=material.id, b=before: d.journey.page_count(m) == b + 1, "page captured")
+    # Retake the last page of the first material: the page count stays, the bytes change.
+    first = d.journey.item.materials[0].id
+    await d.tap(next(t for t in materials.ids.material_list.children if t.material_id == first))
+    old = bytes(d.journey.session.pages[first][-1].jpeg)
+    await d.tap_id("retake_button")
+    await d.wait_for(lambda: bytes(d.journey.session.pages[first][-1].jpeg) != old, "page retaken")
+    await d.shot("materials-captured")
+    pages = {m: len(p) for m, p in d.journey.session.pages.items()}
+    await d.tap_id("next_button")
+    review = await d.on("review")
+    review_texts = [w.text for w in review.ids.summary.children]
+    await d.tap_id("submit_button")  # without consent: refused with a message
+    consent_message = review.ids.message.text
+    await d.tap_id("consent_box")
+    await d.shot("review")
+    await d.tap_id("submit_button")
+    receipt = await d.on("receipt", timeout=30)
+    await d.wait_for(lambda: receipt.ids.print_status.text == d.app.t("receipt.printed"), "receipt printed")
+    await d.shot("receipt")
+    receipt_no = d.journey.session.receipt_no
+    await d.tap_id("rating_button")
+    rating = await d.on("rating")
+    await d.tap(next(t for t in rating.ids.levels.children if t.value == "5"))
+    await d.tap(next(t for t in rating.ids.reasons.children if t.value == "fast"))
+    await d.shot("rating")
+    await d.tap_id("submit_button")
+    await d.on("home", timeout=10)
+    await d.shot("home-after")
+    return {
+        "item_id": item_id,
+        "receipt_no": receipt_no,
+        "pages": pages,
+        "errors_on_early_next": errors,
+        "partial_mobile_error": partial_error,
+        "date_error": date_error,
+        "consent_message": consent_message,
+        "review_texts": review_texts,
+        "secrets": secrets,
+        "leftover_texts": [t for t in d.widget_texts() if any(s and s in t for s in secrets)],
+        "holds_personal_data": d.journey.session.holds_personal_data(),
+        "session_step": d.journey.step.value,
+        "history_count": len(d.journey.session.history),
+    }
+
+
+async def idle(d: Driver) -> dict[str, Any]:
+    """Walk away mid-form: the warning counts down, one tap continues; then walk away for good."""
+    home = await d.on("home")
+    await d.tap(home.tile("senior-card"))
+    await d.on("guide")
+    await d.tap_id("start_button")
+    await d.on("identify")
+    await d.tap_id("demo_card_button")
+    form = await d.on("form")
+    identity = d.journey.session.identity
+    secrets = [identity.name, identity.id_number, identity.address]
+    await d.tap(form._rows["mobile"].ids.value_button)
+    await d.type_text("139")
+    overlay = d.app.idle_overlay
+    await d.wait_for(lambda: overlay._window is not None, "idle warning", timeout=15)
+    await d.shot("idle-warning")
+    countdown = overlay.ids.countdown.text
+    await d.tap(overlay.ids.continue_button)
+    await d.wait_for(lambda: overlay._window is None, "warning hidden")
+    still_on = d.app.manager.current
+    kept_value = d.journey.session.values.get("mobile")
+    started = time.monotonic()
+    await d.wait_for(lambda: overlay._window is not None, "second idle warning", timeout=15)
+    await d.on("home", timeout=20)
+    timed_out_after = time.monotonic() - started
+    await d.shot("idle-home")
+    return {
+        "countdown_text": countdown,
+        "after_continue_screen": still_on,
+        "kept_value": kept_value,
+        "timed_out_after": timed_out_after,
+        "secrets": secrets,
+        "leftover_texts": [t for t in d.widget_texts() if any(s and s in t for s in secrets)],
+        "holds_personal_data": d.journey.session.holds_personal_data(),
+        "warning_open_at_home": overlay._window is not None,
+    }
+
+
+SCENARIOS: dict[str, Callable[[Driver], Awaitable[dict[str, Any]]]] = {"journey": journey, "idle": idle}
+
+
+async def run(scenario: str, config_path: Path, out: Path) -> int:
+    config = load_config(config_path)
+    configure_kivy(config.data_dir, fullscreen=False, width=config.ui.width, height=config.ui.height)
+    from kiosk.app import KioskApp
+    from kiosk.wiring import build
+
+    app = KioskApp(build(config))
+    app_task = asyncio.ensure_future(app.async_run(async_lib="asyncio"))
+    driver = Driver(app, out)
+    result: dict[str, Any] = {}
+    try:
+        await driver.wait_for(lambda: app.manager is not None and app._loop is not None, "app start", 60)
+        result = await SCENARIOS[scenario](driver)
+        result["ok"] = True
+    except BaseException as exc:
+        result.update(ok=False, error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+        try:
+            await driver.shot("failure")
+        except Exception:
+            pass
+    result["screenshots"] = driver.shots
+    (out / "result.json").write_text(json.dumps(result, ensure_ascii=False, indent=2))
+    app.stop()
+    await app_task
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    name, config_file, out_dir = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sys.exit(asyncio.run(run(name, config_file, out_dir)))

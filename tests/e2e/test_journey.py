@@ -1,0 +1,137 @@
+"""End to end: the real app in a real window under Xvfb, driven by touch events.
+
+Each scenario runs tests/e2e/driver.py in its own process against a real hall server on
+loopback; screenshots of every screen are kept under test-output/<test name>/.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import ROOT, env_with_display
+
+pytestmark = pytest.mark.e2e
+DRIVER = ROOT / "tests" / "e2e" / "driver.py"
+
+
+def write_config(path: Path, hall_url: str, data_dir: Path, **ui: object) -> Path:
+    ui_lines = "\n".join(f"{key} = {json.dumps(value)}" for key, value in ui.items())
+    path.write_text(
+        f"""
+[terminal]
+id = "E2E00001"
+hall_name = "测试县政务服务中心"
+consult_phone = "0571-12345678"
+opening_hours = "7×24 小时"
+
+[hall]
+url = "{hall_url}"
+timeout_s = 10
+
+[ui]
+fullscreen = false
+width = 900
+height = 1200
+demo_controls = true
+{ui_lines}
+
+[storage]
+data_dir = "{data_dir}"
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def run_scenario(name: str, config: Path, out: Path, display: str) -> dict:
+    proc = subprocess.run(
+        [sys.executable, str(DRIVER), name, str(config), str(out)],
+        env=env_with_display(display),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    (out / "driver.log").write_text(proc.stdout + proc.stderr)
+    result_file = out / "result.json"
+    assert result_file.exists(), f"driver wrote no result; log tail:\n{(proc.stdout + proc.stderr)[-3000:]}"
+    result = json.loads(result_file.read_text())
+    assert result["ok"], result.get("traceback", result)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    return result
+
+
+def test_whole_item_from_home_to_rating(hall_server, xvfb_display, test_output, tmp_path):
+    data_dir = tmp_path / "kiosk-data"
+    config = write_config(tmp_path / "kiosk.toml", hall_server.url, data_dir)
+    result = run_scenario("journey", config, test_output, xvfb_display)
+
+    # The form said what was wrong, next to the fields, in Chinese.
+    assert result["errors_on_early_next"]["mobile"] == "此项必填"
+    assert result["partial_mobile_error"] == "手机号码应为11位"
+    assert result["date_error"] == "没有这一天，请检查月份和日期"
+    assert result["consent_message"] == "请先阅读并勾选同意个人信息处理告知"
+    secrets = result["secrets"]
+    review = "\n".join(result["review_texts"])
+    assert "1101**********002X" in review and secrets[1] not in review
+
+    # The hall has the application with every page, byte for byte.
+    receipt_no = result["receipt_no"]
+    app = requests.get(f"{hall_server.url}/v1/applications/{receipt_no}", timeout=10).json()
+    assert app["item_id"] == result["item_id"]
+    assert app["applicant"]["id_number"] == secrets[1]
+    assert app["form"]["mobile"] == "13812345678"
+    assert app["form"]["arrival_date"] == "2024-02-29"
+    got = {}
+    for doc in app["documents"]:
+        got[doc["material_id"]] = got.get(doc["material_id"], 0) + 1
+        body = requests.get(
+            f"{hall_server.url}/v1/applications/{receipt_no}/documents/{doc['material_id']}/{doc['page']}", timeout=10
+        ).content
+        assert hashlib.sha256(body).hexdigest() == doc["sha256"]
+        assert body[:2] == b"\xff\xd8"  # a JPEG
+    assert got == result["pages"]
+
+    # The printer produced the receipt carrying the receipt number, and the checklist before it.
+    printed = data_dir / "printed"
+    receipt_text = (printed / f"{receipt_no}-receipt.txt").read_text(encoding="utf-8")
+    assert receipt_no in receipt_text
+    assert (printed / f"{receipt_no}-receipt.png").stat().st_size > 1000
+    assert receipt_no.encode("gb18030") in (printed / f"{receipt_no}-receipt.bin").read_bytes()
+    assert any(p.name.endswith(f"-checklist-{result['item_id']}.txt") for p in printed.iterdir())
+
+    # The rating arrived.
+    ratings = requests.get(f"{hall_server.url}/v1/ratings", params={"receipt_no": receipt_no}, timeout=10).json()
+    assert [(r["level"], r["reasons"]) for r in ratings["items"]] == [(5, ["fast"])]
+
+    # Nothing personal is left in the app, and nothing unmasked on the kiosk's disk.
+    assert result["leftover_texts"] == []
+    assert result["holds_personal_data"] is False
+    assert result["session_step"] == "home"
+    for path in data_dir.rglob("*"):
+        if path.is_file() and path.suffix in (".txt", ".bin", ".json", ".log"):
+            content = path.read_bytes()
+            for secret in secrets:
+                for encoding in ("utf-8", "gb18030"):
+                    assert secret.encode(encoding) not in content, f"{secret!r} found in {path}"
+    assert len(result["screenshots"]) >= 12
+
+
+def test_idle_warning_then_timeout_wipes_the_session(hall_server, xvfb_display, test_output, tmp_path):
+    config = write_config(
+        tmp_path / "kiosk.toml", hall_server.url, tmp_path / "kiosk-data", idle_timeout_s=3, idle_warning_s=3
+    )
+    result = run_scenario("idle", config, test_output, xvfb_display)
+    assert result["countdown_text"].endswith("秒后将返回首页，并清除您填写的信息")
+    assert result["after_continue_screen"] == "form"
+    assert result["kept_value"] == "139"
+    assert 5 <= result["timed_out_after"] <= 9  # 3 s idle + 3 s warning, measured loosely
+    assert result["leftover_texts"] == []
+    assert result["holds_personal_data"] is False
+    assert result["warning_open_at_home"] is False
