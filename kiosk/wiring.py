@@ -12,7 +12,7 @@ from kiosk.core.config import KioskConfig
 from kiosk.core.devices import DeviceState, Printer
 from kiosk.core.hall_client import HallClient
 from kiosk.core.journey import Journey, Terminal
-from kiosk.core.messages import Messages
+from kiosk.core.messages import PRIMARY, Messages
 from kiosk.core.receipt_number import ReceiptNumbers
 from kiosk.core.session import IdleWatch
 from kiosk.peripherals.base import BaseDevice
@@ -77,7 +77,7 @@ def build(config: KioskConfig, *, start_hall: bool = True, open_devices: bool = 
         hall=hall,
         printer=cast(Printer, printer) if printer.status().state is not DeviceState.NOT_CONFIGURED else None,
         numbers=ReceiptNumbers(config.terminal.id, config.data_dir / "receipt-sequence.json"),
-        messages=messages,
+        messages=Messages(PRIMARY),  # papers are official documents: always in Chinese
         terminal=Terminal(
             id=config.terminal.id,
             hall_name=config.terminal.hall_name,

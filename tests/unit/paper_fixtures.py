@@ -1,16 +1,14 @@
-"""Shared test data for the paper tests: a service item and Messages built from _papers catalogues."""
+"""Shared test data for the paper tests: a service item and the project's message catalogues."""
 
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from pathlib import Path
 
 from kiosk.core import papers
 from kiosk.core.catalogue import ServiceItem
 from kiosk.core.documents import Document
 from kiosk.core.messages import Messages
-from kiosk.core.paths import MESSAGES_DIR
 
 NAME = "欧阳建国"
 ID_NUMBER = "11010519491231002X"
@@ -20,10 +18,8 @@ AT = dt.datetime(2024, 5, 6, 14, 32, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 
 
 def make_messages(tmp: Path, language: str = "zh-CN") -> Messages:
-    """Messages over a directory holding only the paper catalogues (the lead merges them later)."""
-    for lang in ("zh-CN", "en"):
-        shutil.copy(MESSAGES_DIR / f"_papers.{lang}.toml", tmp / f"{lang}.toml")
-    return Messages(language, tmp)
+    """The project's own catalogues (`tmp` kept for the fixtures' signature)."""
+    return Messages(language)
 
 
 def make_item() -> ServiceItem:

@@ -54,8 +54,8 @@ def _codes(path: Path) -> set[str]:
 
 
 def test_catalogues_have_the_same_codes_and_every_code_papers_uses() -> None:
-    zh = _codes(MESSAGES_DIR / "_papers.zh-CN.toml")
-    en = _codes(MESSAGES_DIR / "_papers.en.toml")
+    zh = _codes(MESSAGES_DIR / "zh-CN.toml")
+    en = _codes(MESSAGES_DIR / "en.toml")
     assert zh == en
     source = Path(papers.__file__).read_text(encoding="utf-8")
     used = set(re.findall(r'"((?:paper)\.[a-z_.]+)"', source))
