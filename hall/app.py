@@ -34,12 +34,12 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hall import __version__
-from hall.store import ConflictError, PageUpload, StagedFile, Store
+from hall.pages import router as pages_router
+from hall.store import RECEIPT_PATTERN, ConflictError, PageUpload, StagedFile, Store
 
 log = logging.getLogger("hall")
 access_log = logging.getLogger("hall.access")
 
-RECEIPT_PATTERN = r"^[A-Z0-9-]{8,40}$"
 # `<material_id>/<page>.jpg`, pages counted from 1
 _PAGE_NAME = re.compile(r"^(?P<material>[^/]{1,128})/(?P<page>[1-9][0-9]{0,3})\.jpg$")
 
@@ -332,6 +332,4 @@ def _store_application(
     try:
         return store.submit_application(application.model_dump(mode="json"), pages)
     except ConflictError:
-        raise ApiError(
-            409, "hall.conflict", "this receipt number is already stored with different content"
-        ) from None
+        raise ApiError(409, "hall.conflict", "this receipt number is already stored with different content") from None

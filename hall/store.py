@@ -22,6 +22,9 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 RECEIVED = "received"  # 受理: the first state of every application
+# The shape of a receipt number the hall accepts (the terminal's format, loosely). hall.app checks
+# submissions against it and hall.pages the progress page's URL.
+RECEIPT_PATTERN = r"^[A-Z0-9-]{8,40}$"
 
 metadata = sa.MetaData()
 
@@ -256,9 +259,7 @@ class Store:
                             for p in pages
                         ],
                     )
-                conn.execute(
-                    events.insert().values(receipt_no=receipt_no, state=RECEIVED, at=now, note="自助终端提交")
-                )
+                conn.execute(events.insert().values(receipt_no=receipt_no, state=RECEIVED, at=now, note="自助终端提交"))
                 # Files go into place before the commit, so a stored row never names a missing file;
                 # a failed commit only leaves unreferenced files behind.
                 for p in pages:
@@ -267,9 +268,9 @@ class Store:
         except IntegrityError:
             with self.engine.connect() as conn:
                 row = conn.execute(
-                    sa.select(
-                        applications.c.fingerprint, applications.c.state, applications.c.received_at
-                    ).where(applications.c.receipt_no == receipt_no)
+                    sa.select(applications.c.fingerprint, applications.c.state, applications.c.received_at).where(
+                        applications.c.receipt_no == receipt_no
+                    )
                 ).first()
             if row is None:  # the integrity error was something else: let it surface as a 500
                 raise
@@ -336,16 +337,12 @@ class Store:
             by_receipt: dict[str, list[dict[str, Any]]] = {r.receipt_no: [] for r in rows}
             if by_receipt:
                 docs = conn.execute(
-                    sa.select(
-                        documents.c.receipt_no, documents.c.material_id, documents.c.page, documents.c.sha256
-                    )
+                    sa.select(documents.c.receipt_no, documents.c.material_id, documents.c.page, documents.c.sha256)
                     .where(documents.c.receipt_no.in_(list(by_receipt)))
                     .order_by(documents.c.material_id, documents.c.page)
                 ).all()
                 for d in docs:
-                    by_receipt[d.receipt_no].append(
-                        {"material_id": d.material_id, "page": d.page, "sha256": d.sha256}
-                    )
+                    by_receipt[d.receipt_no].append({"material_id": d.material_id, "page": d.page, "sha256": d.sha256})
         items = [
             {
                 "receipt_no": r.receipt_no,

@@ -51,7 +51,11 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     report: dict[str, dict[str, object]] = {}
     for role, device in devices.items():
         device.open()
-        report[role] = {"driver": device.driver, **device.status().as_dict(), "capabilities": sorted(device.capabilities)}
+        report[role] = {
+            "driver": device.driver,
+            **device.status().as_dict(),
+            "capabilities": sorted(device.capabilities),
+        }
         device.close()
     ok = all(entry["state"] in ("ready", "not_configured") for entry in report.values())
     if args.json:

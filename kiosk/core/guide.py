@@ -5,7 +5,6 @@ from __future__ import annotations
 from kiosk.core.catalogue import Material, ServiceItem
 from kiosk.core.messages import Messages
 
-
 SUBLINE = "\t"  # marks a line that belongs to the line above (indented on screen and paper)
 
 
@@ -13,7 +12,10 @@ def material_lines(material: Material, messages: Messages) -> list[str]:
     """One material as the citizen reads it: name, form, copies, then its notes."""
     copies = messages.t("guide.copies", n=material.copies) if material.copies else ""
     head = messages.t(
-        "guide.material_line", name=material.name, form=messages.t(f"material_form.{material.form.value}"), copies=copies
+        "guide.material_line",
+        name=material.name,
+        form=messages.t(f"material_form.{material.form.value}"),
+        copies=copies,
     )
     if not material.required:
         head += messages.t("guide.optional")

@@ -92,9 +92,7 @@ class HallClient:
         Safe to repeat: the hall answers a resubmission of the same content with the stored record
         (200 instead of 201). Returns {"receipt_no", "state", "received_at"}.
         """
-        files = [
-            ("pages", (f"{material_id}/{page}.jpg", data, "image/jpeg")) for material_id, page, data in pages
-        ]
+        files = [("pages", (f"{material_id}/{page}.jpg", data, "image/jpeg")) for material_id, page, data in pages]
         response = self._send(
             "POST",
             "/v1/applications",
@@ -107,9 +105,7 @@ class HallClient:
 
     def application(self, receipt_no: str, session_id: str = "") -> dict[str, Any]:
         """The hall's full record of one application (staff view: documents, timeline)."""
-        response = self._send(
-            "GET", f"/v1/applications/{_seg(receipt_no)}", op="application", session_id=session_id
-        )
+        response = self._send("GET", f"/v1/applications/{_seg(receipt_no)}", op="application", session_id=session_id)
         return self._json(response, "application")
 
     def document(self, receipt_no: str, material_id: str, page: int, session_id: str = "") -> bytes:
@@ -151,15 +147,11 @@ class HallClient:
             headers["X-Session-Id"] = session_id
         start = time.monotonic()
         try:
-            response = self._http.request(
-                method, self.base_url + path, headers=headers, timeout=self.timeout, **kwargs
-            )
+            response = self._http.request(method, self.base_url + path, headers=headers, timeout=self.timeout, **kwargs)
         except requests.RequestException as exc:
             # Only the exception's type: its text contains the URL, and with it any query string.
             log.warning("hall %s: unreachable (%s) session=%s", op, type(exc).__name__, session_id or "-")
-            raise HallError(
-                f"{op}: hall unreachable ({type(exc).__name__})", code="hall.unreachable"
-            ) from None
+            raise HallError(f"{op}: hall unreachable ({type(exc).__name__})", code="hall.unreachable") from None
         elapsed_ms = (time.monotonic() - start) * 1000
         status = response.status_code
         if status < 400:

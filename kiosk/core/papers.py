@@ -111,9 +111,7 @@ def _need(material: Material, t: Messages) -> str:
 
 def _material_blocks(number: int, material: Material, t: Messages) -> list[Block]:
     blocks: list[Block] = [
-        Text(
-            t.t("paper.checklist.material", no=number, name=material.name, need=_need(material, t)), bold=True
-        ),
+        Text(t.t("paper.checklist.material", no=number, name=material.name, need=_need(material, t)), bold=True),
         Row(t.t("paper.checklist.form"), t.t(f"paper.form.{material.form.value}")),
     ]
     if material.copies:
@@ -153,9 +151,7 @@ def checklist(
         blocks.append(Text(t("paper.checklist.all_materials"), bold=True))
     else:
         listed = [item.material(material_id) for material_id in dict.fromkeys(missing)]
-        blocks.append(
-            Text(t("paper.checklist.missing_intro" if listed else "paper.checklist.none_missing"), bold=True)
-        )
+        blocks.append(Text(t("paper.checklist.missing_intro" if listed else "paper.checklist.none_missing"), bold=True))
     for number, material in enumerate(listed, start=1):
         blocks += _material_blocks(number, material, messages)
     blocks += [

@@ -15,10 +15,14 @@ from kiosk.peripherals.sim_printer import SimulatedPrinter
 def build_devices(config: Peripherals, data_dir: Path) -> dict[str, BaseDevice]:
     devices: dict[str, BaseDevice] = {}
     reader = config.card_reader
-    devices["card_reader"] = SimulatedCardReader("card_reader") if reader.driver == "simulated" else Unconfigured("card_reader")
+    devices["card_reader"] = (
+        SimulatedCardReader("card_reader") if reader.driver == "simulated" else Unconfigured("card_reader")
+    )
     camera = config.camera
     devices["camera"] = (
-        SimulatedCamera("camera", camera.width, camera.height) if camera.driver == "simulated" else Unconfigured("camera")
+        SimulatedCamera("camera", camera.width, camera.height)
+        if camera.driver == "simulated"
+        else Unconfigured("camera")
     )
     printer = config.printer
     devices["printer"] = (

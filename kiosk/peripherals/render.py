@@ -44,9 +44,7 @@ def font(bold: bool = False) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     for face in FACES:
         if face in faces:
             # one character at a time needs no shaping: the basic engine is 7× faster than raqm
-            return ImageFont.truetype(
-                str(path), GLYPH_HEIGHT, index=faces[face], layout_engine=ImageFont.Layout.BASIC
-            )
+            return ImageFont.truetype(str(path), GLYPH_HEIGHT, index=faces[face], layout_engine=ImageFont.Layout.BASIC)
     log.warning("no Noto Sans CJK SC in %s: Chinese will not render", path)
     return ImageFont.load_default(GLYPH_HEIGHT)
 
@@ -91,9 +89,7 @@ def _draw_symbol(image: Image.Image, symbol: Symbol, top: int) -> None:
     for y, row in enumerate(symbol.matrix):
         for x, dark in enumerate(row):
             if dark:
-                draw.rectangle(
-                    (left + x * m, top + y * m, left + (x + 1) * m - 1, top + (y + 1) * m - 1), fill=0
-                )
+                draw.rectangle((left + x * m, top + y * m, left + (x + 1) * m - 1, top + (y + 1) * m - 1), fill=0)
 
 
 def render_image(document: Document, paper_width_mm: int) -> Image.Image:

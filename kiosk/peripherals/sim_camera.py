@@ -51,7 +51,9 @@ class SimulatedCamera(BaseDevice):
         draw = ImageDraw.Draw(page)
         draw.rectangle((60, 60, A4_150DPI[0] - 60, 200), outline=(200, 30, 30), width=6)
         draw.text((100, 90), "示例材料（演示用）", font=self._font_big, fill=(200, 30, 30))
-        draw.text((100, 260), f"第 {number} 页  {dt.datetime.now():%Y-%m-%d %H:%M:%S.%f}", font=self._font, fill="black")
+        draw.text(
+            (100, 260), f"第 {number} 页  {dt.datetime.now():%Y-%m-%d %H:%M:%S.%f}", font=self._font, fill="black"
+        )
         for row in range(12):
             y = 360 + row * 100
             draw.line((100, y, A4_150DPI[0] - 100 - (row * 37) % 300, y), fill=(90, 90, 90), width=4)

@@ -41,7 +41,9 @@ class FormScreen(KioskScreen):
         self._rows.clear()
         prefilled = set(self.journey.session.identity.field_values()) if self.journey.session.identity else set()
         for form_field in item.fields:
-            row = FieldRow(field_id=form_field.id, label=form_field.label, is_choice=form_field.kind is FieldKind.CHOICE)
+            row = FieldRow(
+                field_id=form_field.id, label=form_field.label, is_choice=form_field.kind is FieldKind.CHOICE
+            )
             if form_field.prefill in prefilled and self.journey.session.values.get(form_field.id):
                 row.note = self.t("form.from_card")
             elif form_field.hint:
@@ -55,7 +57,8 @@ class FormScreen(KioskScreen):
             box.add_widget(row)
         self._update_errors()
         first_empty = next(
-            (f.id for f in item.fields if f.kind is not FieldKind.CHOICE and not self.journey.session.values.get(f.id)), ""
+            (f.id for f in item.fields if f.kind is not FieldKind.CHOICE and not self.journey.session.values.get(f.id)),
+            "",
         )
         self.select(first_empty)
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from kiosk.core.errors import KioskError
 from kivy.metrics import dp
 
+from kiosk.core.errors import KioskError
 from kiosk.core.guide import SUBLINE, guide_sections
 from kiosk.screens.base import KioskScreen
 from kiosk.screens.widgets import WrapLabel

@@ -89,13 +89,17 @@ class MaterialsScreen(KioskScreen):
         if self.page_index >= len(pages):
             self.page_index = len(pages) - 1
         for index, page in enumerate(pages):
-            thumb = PageThumb(texture=texture_from_bytes(bytes(page.jpeg)), index=index, selected=index == self.page_index)
+            thumb = PageThumb(
+                texture=texture_from_bytes(bytes(page.jpeg)), index=index, selected=index == self.page_index
+            )
             thumb.bind(on_release=lambda t: self.choose_page(t.index))
             box.add_widget(thumb)
         self.ids.retake_button.disabled = self.page_index < 0
         self.ids.delete_button.disabled = self.page_index < 0
         self.ids.page_info.text = (
-            self.t("materials.page_label", n=self.page_index + 1) if self.page_index >= 0 else self.t("materials.no_pages")
+            self.t("materials.page_label", n=self.page_index + 1)
+            if self.page_index >= 0
+            else self.t("materials.no_pages")
         )
 
     def choose(self, material_id: str) -> None:

@@ -57,7 +57,10 @@ class QueryScreen(KioskScreen):
             self.ids.result.text = self.t("query.not_found") if exc.code == "hall.not_found" else self.error_text(exc)
             return
         lines = [answer.get("item_name", ""), f"{self.t('query.state')}：{self.t('state.' + answer.get('state', ''))}"]
-        lines += [f"{entry.get('at', '')[:16].replace('T', ' ')}  {self.t('state.' + entry.get('state', ''))}" for entry in answer.get("timeline", [])]
+        lines += [
+            f"{entry.get('at', '')[:16].replace('T', ' ')}  {self.t('state.' + entry.get('state', ''))}"
+            for entry in answer.get("timeline", [])
+        ]
         self.ids.result.text = "\n".join(lines)
 
     def wipe(self) -> None:

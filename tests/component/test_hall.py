@@ -156,9 +156,7 @@ def test_pages_must_match_the_declared_materials(
     ],
     ids=["receipt-short", "receipt-lowercase", "bad-time", "no-id-number", "other-terminal", "unknown-key"],
 )
-def test_invalid_applications_are_rejected_without_echoing_data(
-    client: HallClient, changes: dict[str, Any]
-) -> None:
+def test_invalid_applications_are_rejected_without_echoing_data(client: HallClient, changes: dict[str, Any]) -> None:
     with pytest.raises(HallError) as exc:
         client.submit(make_application(**changes), make_pages())
     assert rejected_code(exc) == "hall.invalid"
@@ -255,9 +253,7 @@ def test_ratings(client: HallClient) -> None:
     assert rejected_code(exc) == "hall.conflict"
     client.rate({**rating, "receipt_no": None, "session_id": "S-2", "level": 3, "reasons": []})
 
-    response = requests.get(
-        f"{client.base_url}/v1/ratings", params={"receipt_no": "T0001-20240501-0001-K"}, timeout=5
-    )
+    response = requests.get(f"{client.base_url}/v1/ratings", params={"receipt_no": "T0001-20240501-0001-K"}, timeout=5)
     items = response.json()["items"]
     assert [(r["id"], r["level"], r["reasons"]) for r in items] == [(first["id"], 5, ["办理快"])]
     assert requests.get(f"{client.base_url}/v1/ratings", timeout=5).json()["total"] == 2

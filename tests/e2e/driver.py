@@ -8,6 +8,7 @@ runs in its own process because a Kivy app cannot be started twice in one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import sys
@@ -44,7 +45,6 @@ class Driver:
 
     async def tap(self, widget: Any) -> None:
         from kivy.tests.common import UnitTestTouch
-
         from kivy.uix.scrollview import ScrollView
 
         assert widget.get_root_window() is not None, f"{widget} is not on screen"
@@ -266,10 +266,8 @@ async def run(scenario: str, config_path: Path, out: Path) -> int:
         result["ok"] = True
     except BaseException as exc:
         result.update(ok=False, error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
-        try:
+        with contextlib.suppress(Exception):
             await driver.shot("failure")
-        except Exception:
-            pass
     result["screenshots"] = driver.shots
     (out / "result.json").write_text(json.dumps(result, ensure_ascii=False, indent=2))
     app.stop()

@@ -123,9 +123,7 @@ def test_fail_next_fails_one_job(printer: SimulatedPrinter, receipt: Document) -
     assert printer.status().state is DeviceState.READY
 
 
-def test_timeout_leaves_state_unknown_and_never_prints_twice(
-    printer: SimulatedPrinter, receipt: Document
-) -> None:
+def test_timeout_leaves_state_unknown_and_never_prints_twice(printer: SimulatedPrinter, receipt: Document) -> None:
     printer.set_delay(0.5)
     with pytest.raises(DeviceTimeout):
         printer.print_document(receipt, "job-5", timeout=0.05)
@@ -149,9 +147,7 @@ def test_closed_printer_refuses(printer: SimulatedPrinter, receipt: Document) ->
     assert caught.value.code == "printer.offline"
 
 
-def test_refuses_bad_configuration_and_job_ids(
-    tmp_path: Path, printer: SimulatedPrinter, receipt: Document
-) -> None:
+def test_refuses_bad_configuration_and_job_ids(tmp_path: Path, printer: SimulatedPrinter, receipt: Document) -> None:
     with pytest.raises(ConfigError):
         SimulatedPrinter("printer", tmp_path, 76)
     with pytest.raises(ValueError):

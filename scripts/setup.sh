@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Sets everything up on Debian 12 / Ubuntu (system packages, a venv, the project), then:
+#   scripts/setup.sh demo [--windowed]   start the kiosk in its demo configuration
+#   scripts/setup.sh test                run the whole test suite (what CI runs)
+#   scripts/setup.sh install             only set up
+# Run as root, or as a user with sudo. Safe to run again: it installs only what is missing.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+mode="${1:-install}"
+shift || true
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+# Debian packages: the CJK font (screens and paper), what Kivy's wheel needs for a window
+# (GL/EGL, mtdev), Xvfb for headless runs and the end-to-end tests, Chromium for web pages.
+APT_RUNTIME=(python3 python3-venv python3-dev gcc fonts-noto-cjk libgl1 libegl1 libgles2 libmtdev1 xvfb xauth)
+APT_TEST=(chromium)
+
+need=()
+wanted=("${APT_RUNTIME[@]}")
+if [ "$mode" = "test" ]; then wanted+=("${APT_TEST[@]}"); fi
+for pkg in "${wanted[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${need[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv with $($PYTHON --version)"
+  "$PYTHON" -m venv .venv
+fi
+stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  echo "setup: installing Python packages (pyproject.toml)"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e ".[test]"
+  rm -f .venv/.installed-*
+  touch "$stamp"
+fi
+
+case "$mode" in
+  install)
+    echo "setup: done"
+    ;;
+  demo)
+    if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
+      echo "setup: no display found: starting a virtual one (Xvfb :77); screenshots only" >&2
+      Xvfb :77 -screen 0 1080x1920x24 -nolisten tcp >/dev/null 2>&1 &
+      export DISPLAY=:77
+      sleep 1
+    fi
+    exec .venv/bin/kiosk run "$@"
+    ;;
+  test)
+    .venv/bin/ruff check .
+    exec .venv/bin/python -m pytest "$@"
+    ;;
+  *)
+    echo "usage: scripts/setup.sh [install|demo [--windowed]|test [pytest args]]" >&2
+    exit 2
+    ;;
+esac
