@@ -29,7 +29,8 @@ def id_number_problem(value: str) -> str | None:
     value = value.strip().upper()
     if len(value) != 18:
         return "validation.id_number.length"
-    if not value[:17].isdigit() or not (value[17].isdigit() or value[17] == "X"):
+    # isascii: str.isdigit() also says yes to full-width digits and to "²", which int() refuses
+    if not value.isascii() or not value[:17].isdigit() or not (value[17].isdigit() or value[17] == "X"):
         return "validation.id_number.chars"
     try:
         dt.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))

@@ -222,14 +222,17 @@ class Journey:
         self.session.consent = agreed
 
     def begin_submit(self) -> Submission:
-        """UI thread: freeze what is sent. The receipt number is made here, once per session,
-        so a retry after a failure reuses it and the hall can deduplicate."""
+        """UI thread: freeze what is sent. The receipt number and the submission time are made
+        here, once per session, so a retry after a failure sends the very same application and
+        the hall can deduplicate it (a changed time would make the hall refuse it as a conflict)."""
         if self.session.step is not Step.REVIEW:
             raise SessionError("not on review", code="error.session")
         if not self.session.consent:
             raise SessionError("no consent", code="review.consent_required")
         if not self.session.receipt_no:
-            self.session.receipt_no = self.numbers.next(self._now().date())
+            now = self._now()
+            self.session.receipt_no = self.numbers.next(now.date())
+            self.session.submitted_at = now.timestamp()
         self.session.go(Step.SUBMITTING)
         return self._submission()
 
@@ -259,7 +262,7 @@ class Journey:
             "session_id": self.session.session_id,
             "item_id": item.id,
             "item_name": item.name,
-            "submitted_at": self._now().astimezone().isoformat(timespec="seconds"),
+            "submitted_at": dt.datetime.fromtimestamp(self.session.submitted_at).astimezone().isoformat(timespec="seconds"),
             "applicant": applicant,
             "form": dict(self.session.values),
             "materials": [
@@ -277,7 +280,6 @@ class Journey:
     def finish_submit(self, error: HallError | None) -> None:
         """UI thread: the hall answered (error None) or could not take it (back to review, data kept)."""
         if error is None:
-            self.session.submitted_at = self._now().timestamp()
             self.session.go(Step.RECEIPT)
         else:
             log.warning("session %s: submission failed: %s", self.session.session_id, error.code)

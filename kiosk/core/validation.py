@@ -8,14 +8,20 @@ import re
 from kiosk.core.catalogue import FieldKind, FormField
 from kiosk.core.identity import id_number_problem
 
-_MOBILE = re.compile(r"^1[3-9]\d{9}$")
-_POSTCODE = re.compile(r"^\d{6}$")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# re.ASCII: without it \d also takes full-width and other Unicode digits, which the hall cannot use
+_MOBILE = re.compile(r"^1[3-9]\d{9}$", re.ASCII)
+_POSTCODE = re.compile(r"^\d{6}$", re.ASCII)
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
 EARLIEST_DATE = dt.date(1900, 1, 1)
 
 
+def _ascii_digits(value: str) -> bool:
+    """0-9 only: str.isdigit() alone also says yes to "１２" and "²"."""
+    return value.isascii() and value.isdigit()
+
+
 def _mobile(value: str) -> str | None:
-    if not value.isdigit():
+    if not _ascii_digits(value):
         return "validation.mobile.chars"
     if len(value) != 11:
         return "validation.mobile.length"
@@ -33,13 +39,17 @@ def _date(value: str, today: dt.date) -> str | None:
         day = dt.date.fromisoformat(value)
     except ValueError:
         return "validation.date.invalid"
-    if not EARLIEST_DATE <= day <= today.replace(year=today.year + 5):
+    try:
+        latest = today.replace(year=today.year + 5)
+    except ValueError:  # today is 29 February; five years on there is none
+        latest = today.replace(year=today.year + 5, day=28)
+    if not EARLIEST_DATE <= day <= latest:
         return "validation.date.range"
     return None
 
 
 def _digits(value: str) -> str | None:
-    return None if value.isdigit() else "validation.digits"
+    return None if _ascii_digits(value) else "validation.digits"
 
 
 def validate(field: FormField, value: str, today: dt.date | None = None) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kiosk.core.documents import Align
+from kiosk.peripherals.layout import Line
 
 _ALIGN = {0: Align.LEFT, 48: Align.LEFT, 1: Align.CENTER, 49: Align.CENTER, 2: Align.RIGHT, 50: Align.RIGHT}
 _QR_ECC = {48: "L", 49: "M", 50: "Q", 51: "H"}
@@ -22,15 +23,6 @@ class EscPosError(ValueError):
     def __init__(self, offset: int, message: str) -> None:
         super().__init__(f"byte {offset}: {message}")
         self.offset = offset
-
-
-@dataclass(frozen=True)
-class PrintedLine:
-    text: str
-    align: Align = Align.LEFT
-    bold: bool = False
-    width: int = 1
-    height: int = 1
 
 
 @dataclass(frozen=True)
@@ -53,12 +45,12 @@ class Cut:
 
 @dataclass
 class Printout:
-    items: list[PrintedLine | PrintedQR | Cut] = field(default_factory=list)
+    items: list[Line | PrintedQR | Cut] = field(default_factory=list)
     initialised: bool = False  # ESC @ seen
     chinese_mode: bool = False  # FS & seen (and not cancelled) at the end
 
-    def lines(self) -> list[PrintedLine]:
-        return [item for item in self.items if isinstance(item, PrintedLine)]
+    def lines(self) -> list[Line]:
+        return [item for item in self.items if isinstance(item, Line)]
 
     def text_lines(self) -> list[str]:
         return [line.text for line in self.lines()]
@@ -107,7 +99,7 @@ class _Parser:
         except UnicodeDecodeError as exc:
             raise EscPosError(start, f"text is not valid GB18030: {exc}") from None
         align, bold, width, height = self.text_style or (self.align, self.bold, self.width, self.height)
-        self.out.items.append(PrintedLine(text, align, bold, width, height))
+        self.out.items.append(Line(text, align, bold, width, height))
         self.text.clear()
         self.text_style = None
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from kivy.app import App
 from kivy.uix.screenmanager import Screen
 
+from kiosk.core.catalogue import ServiceItem
 from kiosk.core.devices import DeviceEvent
 from kiosk.core.errors import KioskError
 
@@ -37,6 +38,13 @@ class KioskScreen(Screen):
 
     def refresh(self) -> None:
         """Show the journey's current state. Called on entry and after a change."""
+
+    def shown_item(self) -> ServiceItem | None:
+        """The session's item, its name put in the header; None between sessions."""
+        item = self.journey.session.item
+        if item is not None and "header" in self.ids:
+            self.ids.header.title = item.name
+        return item
 
     def wipe(self) -> None:
         """Forget anything personal this screen shows. Called at every end of session."""

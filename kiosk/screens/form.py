@@ -31,10 +31,9 @@ class FormScreen(KioskScreen):
         self._shown: set[str] = set()  # fields whose "required" error may show (touched, or next tapped)
 
     def refresh(self) -> None:
-        item = self.journey.session.item
+        item = self.shown_item()
         if item is None:
             return
-        self.ids.header.title = item.name
         self.ids.message.text = ""
         box = self.ids.fields
         box.clear_widgets()

@@ -12,10 +12,9 @@ from kiosk.screens.widgets import WrapLabel
 
 class GuideScreen(KioskScreen):
     def refresh(self) -> None:
-        item = self.journey.session.item
+        item = self.shown_item()
         if item is None:
             return
-        self.ids.title.title = item.name
         self.ids.status.text = ""
         body = self.ids.body
         body.clear_widgets()

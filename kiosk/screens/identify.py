@@ -11,8 +11,7 @@ from kiosk.screens.base import KioskScreen
 
 class IdentifyScreen(KioskScreen):
     def refresh(self) -> None:
-        item = self.journey.session.item
-        self.ids.header.title = item.name if item else ""
+        self.shown_item()
         self.ids.status.text = self.t("identify.instruction")
 
     def on_device_event(self, event: DeviceEvent) -> None:

@@ -53,10 +53,9 @@ class MaterialsScreen(KioskScreen):
             await asyncio.sleep(PREVIEW_INTERVAL_S)
 
     def refresh(self) -> None:
-        item = self.journey.session.item
+        item = self.shown_item()
         if item is None:
             return
-        self.ids.header.title = item.name
         self.ids.message.text = ""
         if not self.material_id or self.material_id not in {m.id for m in item.materials}:
             missing = self.journey.missing_materials()

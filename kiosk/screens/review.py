@@ -17,10 +17,9 @@ class ReviewScreen(KioskScreen):
         self.last_error = ""
 
     def refresh(self) -> None:
-        item = self.journey.session.item
+        item = self.shown_item()
         if item is None:
             return
-        self.ids.header.title = item.name
         body = self.ids.summary
         body.clear_widgets()
         values = self.journey.session.values

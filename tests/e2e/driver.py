@@ -98,6 +98,48 @@ class Driver:
     async def type_text(self, text: str, screen: str = "form") -> None:
         await self.press(*text, screen=screen)
 
+    def secrets(self) -> list[str]:
+        """The personal data of the current session's card: what must be gone after it ends."""
+        identity = self.journey.session.identity
+        return [identity.name, identity.id_number, identity.address]
+
+    def leftovers(self, secrets: list[str]) -> list[str]:
+        return [t for t in self.widget_texts() if any(s and s in t for s in secrets)]
+
+    async def to_form(self, item_id: str) -> Any:
+        """Home → guide → start → the demo card → the form."""
+        await self.tap(self.screen("home").tile(item_id))
+        await self.on("guide")
+        await self.tap_id("start_button")
+        await self.on("identify")
+        await self.tap_id("demo_card_button")
+        return await self.on("form")
+
+    async def complete_form(self, form: Any) -> None:
+        """Fill every field still wrong with a valid value, through the touch keyboard."""
+        values = {"mobile": "13812345678", "date": "2024-02-29", "postcode": "100020", "digits": "1"}
+        for form_field in self.journey.item.fields:
+            if form_field.id not in self.journey.problems():
+                continue
+            row = form._rows[form_field.id]
+            if row.is_choice:
+                await self.tap(row.ids.choices.children[-1])  # children are reversed: the first choice
+            else:
+                await self.tap(row.ids.value_button)
+                await self.press("clear")
+                await self.type_text(values.get(form_field.kind.value, "A"))
+
+    async def capture_required(self, materials: Any) -> None:
+        for material in self.journey.item.materials:
+            if not material.required:
+                continue
+            toggle = next(t for t in materials.ids.material_list.children if t.material_id == material.id)
+            await self.tap(toggle)
+            for _ in range(material.pages):
+                before = self.journey.page_count(material.id)
+                await self.tap_id("capture_button")
+                await self.wait_for(lambda m=material.id, b=before: self.journey.page_count(m) == b + 1, "capture")
+
     def widget_texts(self) -> list[str]:
         """Every text any widget of any screen holds: where leftover personal data would show."""
         texts: list[str] = []
@@ -127,8 +169,7 @@ async def journey(d: Driver) -> dict[str, Any]:
     await d.tap_id("demo_card_button")
     form = await d.on("form")
     await d.shot("form-from-card")
-    identity = d.journey.session.identity
-    secrets = [identity.name, identity.id_number, identity.address]
+    secrets = d.secrets()
     # Try to go on with the form incomplete: errors show next to the fields.
     await d.tap_id("next_button")
     assert d.app.manager.current == "form"
@@ -155,15 +196,7 @@ async def journey(d: Driver) -> dict[str, Any]:
     materials = await d.on("materials")
     await d.wait_for(lambda: materials.ids.preview.texture is not None, "camera preview")
     await d.shot("materials")
-    for material in d.journey.item.materials:
-        if not material.required:
-            continue
-        toggle = next(t for t in materials.ids.material_list.children if t.material_id == material.id)
-        await d.tap(toggle)
-        for _ in range(material.pages):
-            before = d.journey.page_count(material.id)
-            await d.tap_id("capture_button")
-            await d.wait_for(lambda m=material.id, b=before: d.journey.page_count(m) == b + 1, "page captured")
+    await d.capture_required(materials)
     # Retake the last page of the first material: the page count stays, the bytes change.
     first = d.journey.item.materials[0].id
     await d.tap(next(t for t in materials.ids.material_list.children if t.material_id == first))
@@ -202,7 +235,7 @@ async def journey(d: Driver) -> dict[str, Any]:
         "consent_message": consent_message,
         "review_texts": review_texts,
         "secrets": secrets,
-        "leftover_texts": [t for t in d.widget_texts() if any(s and s in t for s in secrets)],
+        "leftover_texts": d.leftovers(secrets),
         "holds_personal_data": d.journey.session.holds_personal_data(),
         "session_step": d.journey.step.value,
         "history_count": len(d.journey.session.history),
@@ -211,15 +244,9 @@ async def journey(d: Driver) -> dict[str, Any]:
 
 async def idle(d: Driver) -> dict[str, Any]:
     """Walk away mid-form: the warning counts down, one tap continues; then walk away for good."""
-    home = await d.on("home")
-    await d.tap(home.tile("senior-card"))
-    await d.on("guide")
-    await d.tap_id("start_button")
-    await d.on("identify")
-    await d.tap_id("demo_card_button")
-    form = await d.on("form")
-    identity = d.journey.session.identity
-    secrets = [identity.name, identity.id_number, identity.address]
+    await d.on("home")
+    form = await d.to_form("senior-card")
+    secrets = d.secrets()
     await d.tap(form._rows["mobile"].ids.value_button)
     await d.type_text("139")
     overlay = d.app.idle_overlay
@@ -241,13 +268,97 @@ async def idle(d: Driver) -> dict[str, Any]:
         "kept_value": kept_value,
         "timed_out_after": timed_out_after,
         "secrets": secrets,
-        "leftover_texts": [t for t in d.widget_texts() if any(s and s in t for s in secrets)],
+        "leftover_texts": d.leftovers(secrets),
         "holds_personal_data": d.journey.session.holds_personal_data(),
         "warning_open_at_home": overlay._window is not None,
     }
 
 
-SCENARIOS: dict[str, Callable[[Driver], Awaitable[dict[str, Any]]]] = {"journey": journey, "idle": idle}
+async def faults(d: Driver) -> dict[str, Any]:
+    """The hall answers 500 to the first submission, and the printer is out of paper."""
+    await d.on("home")
+    form = await d.to_form("pension-enrol")
+    await d.complete_form(form)
+    await d.tap_id("next_button")
+    await d.capture_required(await d.on("materials"))
+    await d.tap_id("next_button")
+    review = await d.on("review")
+    await d.tap_id("consent_box")
+    await d.tap_id("submit_button")
+    await d.wait_for(lambda: d.app.manager.current == "review" and review.ids.message.text, "the hall's refusal")
+    await d.settle(0.3)
+    await d.shot("review-hall-500")
+    first = {
+        "message": review.ids.message.text,
+        "button": review.ids.submit_button.text,
+        "receipt_no": d.journey.session.receipt_no,
+        "kept_pages": sum(len(p) for p in d.journey.session.pages.values()),
+        "kept_values": len(d.journey.session.values),
+    }
+    await d.tap_id("submit_button")
+    receipt = await d.on("receipt", timeout=30)
+    await d.wait_for(lambda: receipt.ids.print_status.text not in ("", d.app.t("receipt.printing")), "print outcome")
+    await d.shot("receipt-paper-out")
+    return {
+        "first": first,
+        "receipt_no": d.journey.session.receipt_no,
+        "print_status": receipt.ids.print_status.text,
+        "qr_shown": receipt.ids.qr.texture is not None,
+    }
+
+
+async def accessibility(d: Driver) -> dict[str, Any]:
+    """Large text and English, then help and the progress query, all by touch."""
+    home = await d.on("home")
+    tile_label = home.tile("pension-enrol").children[-1]
+    size_before = tile_label.font_size
+    await d.tap_id("large_text_button")
+    await d.settle(0.3)
+    await d.shot("home-large-text")
+    size_large = tile_label.font_size
+    await d.tap_id("language_button")
+    await d.settle(0.3)
+    await d.shot("home-english")
+    welcome_en = next(w.text for w in home.walk() if getattr(w, "text", "").startswith("Welcome"))
+    await d.tap(home.tile("senior-card"))
+    guide = await d.on("guide")
+    await d.shot("guide-english-large")
+    headings = [w.text for w in guide.ids.body.children if w.text.startswith("[b]")]
+    await d.tap_id("back_button")
+    await d.on("home")
+    await d.tap_id("language_button")
+    await d.tap_id("large_text_button")
+    await d.tap(home.tile("_help"))
+    help_screen = await d.on("help")
+    await d.shot("help")
+    phone = help_screen.ids.phone.text
+    await d.tap_id("back_button")
+    await d.on("home")
+    await d.tap(home.tile("_query"))
+    query = await d.on("query")
+    await d.type_text("E2E00001-20240101-0001A", screen="query")
+    await d.tap_id("search_button")
+    bad_number = query.ids.result.text
+    await d.shot("query-bad-number")
+    await d.tap_id("back_button")
+    await d.on("home")
+    return {
+        "size_before": size_before,
+        "size_large": size_large,
+        "size_after": tile_label.font_size,
+        "welcome_en": welcome_en,
+        "headings": headings,
+        "phone": phone,
+        "bad_number": bad_number,
+    }
+
+
+SCENARIOS: dict[str, Callable[[Driver], Awaitable[dict[str, Any]]]] = {
+    "journey": journey,
+    "idle": idle,
+    "faults": faults,
+    "accessibility": accessibility,
+}
 
 
 async def run(scenario: str, config_path: Path, out: Path) -> int:

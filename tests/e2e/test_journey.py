@@ -16,12 +16,13 @@ import pytest
 import requests
 
 from tests.conftest import ROOT, env_with_display
+from tests.support.fault_proxy import FaultProxy
 
 pytestmark = pytest.mark.e2e
 DRIVER = ROOT / "tests" / "e2e" / "driver.py"
 
 
-def write_config(path: Path, hall_url: str, data_dir: Path, **ui: object) -> Path:
+def write_config(path: Path, hall_url: str, data_dir: Path, extra: str = "", **ui: object) -> Path:
     ui_lines = "\n".join(f"{key} = {json.dumps(value)}" for key, value in ui.items())
     path.write_text(
         f"""
@@ -44,6 +45,7 @@ demo_controls = true
 
 [storage]
 data_dir = "{data_dir}"
+{extra}
 """,
         encoding="utf-8",
     )
@@ -135,3 +137,41 @@ def test_idle_warning_then_timeout_wipes_the_session(hall_server, xvfb_display, 
     assert result["leftover_texts"] == []
     assert result["holds_personal_data"] is False
     assert result["warning_open_at_home"] is False
+
+
+def test_hall_500_keeps_everything_and_printer_out_shows_qr(hall_server, xvfb_display, test_output, tmp_path):
+    proxy = FaultProxy(hall_server.url).start()
+    try:
+        proxy.fail_next("/v1/applications", status=500)
+        data_dir = tmp_path / "kiosk-data"
+        extra = '[peripherals.printer]\ndriver = "simulated"\npaper = "out"'
+        config = write_config(tmp_path / "kiosk.toml", proxy.url, data_dir, extra=extra)
+        result = run_scenario("faults", config, test_output, xvfb_display)
+    finally:
+        proxy.stop()
+    first = result["first"]
+    assert first["message"] == "受理系统暂时繁忙，您的信息没有丢失，请稍后点击重试"
+    assert first["button"] == "重试"
+    assert first["kept_pages"] >= 2 and first["kept_values"] >= 3  # nothing lost
+    # The retry used the same receipt number, and the hall has the application exactly once.
+    assert result["receipt_no"] == first["receipt_no"]
+    posts = [status for method, path, status in proxy.seen if method == "POST" and path == "/v1/applications"]
+    assert posts == [500, 201]
+    listing = requests.get(f"{hall_server.url}/v1/applications", timeout=10).json()
+    assert [a["receipt_no"] for a in listing["items"]] == [result["receipt_no"]]
+    # Out of paper: the receipt is on screen as a QR code, and nothing was printed.
+    assert result["print_status"].startswith("打印机暂时缺纸，请用手机扫描下方二维码保存受理凭证")
+    assert result["qr_shown"] is True
+    printed = data_dir / "printed"
+    assert not printed.exists() or not any(printed.glob("*-receipt.*"))
+
+
+def test_large_text_english_help_and_query(hall_server, xvfb_display, test_output, tmp_path):
+    config = write_config(tmp_path / "kiosk.toml", hall_server.url, tmp_path / "kiosk-data")
+    result = run_scenario("accessibility", config, test_output, xvfb_display)
+    assert result["size_large"] == pytest.approx(result["size_before"] * 1.3)
+    assert result["size_after"] == pytest.approx(result["size_before"])
+    assert result["welcome_en"] == "Welcome. Please choose a service"
+    assert "[b]Required materials[/b]" in result["headings"]
+    assert result["phone"] == "0571-12345678"
+    assert result["bad_number"] == "受理编号有误，请核对"

@@ -1,0 +1,79 @@
+"""A reverse proxy of ours on loopback, in front of the real hall, that can misbehave on demand.
+
+It forwards requests unchanged (real HTTP both ways) and, when told, answers the next N
+requests itself with an error status, as a hall behind a failing gateway would.
+"""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import requests
+
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "host"}
+
+
+class FaultProxy:
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream.rstrip("/")
+        self._lock = threading.Lock()
+        self._failures: list[tuple[str, int]] = []  # (path prefix, status)
+        self.seen: list[tuple[str, str, int]] = []  # (method, path, status answered)
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _forward(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                status = proxy._take_failure(self.path)
+                if status:
+                    payload = b'{"error": {"code": "hall.internal", "message": "injected"}}'
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                else:
+                    headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+                    answer = requests.request(
+                        self.command, proxy.upstream + self.path, data=body, headers=headers, timeout=30
+                    )
+                    status = answer.status_code
+                    self.send_response(status)
+                    for key, value in answer.headers.items():
+                        if key.lower() not in HOP_BY_HOP:
+                            self.send_header(key, value)
+                    self.send_header("Content-Length", str(len(answer.content)))
+                    self.end_headers()
+                    self.wfile.write(answer.content)
+                with proxy._lock:
+                    proxy.seen.append((self.command, self.path.split("?")[0], status))
+
+            do_GET = do_POST = do_PUT = do_DELETE = _forward
+
+            def log_message(self, *_: object) -> None:  # keep test output quiet
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def fail_next(self, path_prefix: str, status: int = 500, times: int = 1) -> None:
+        with self._lock:
+            self._failures.extend([(path_prefix, status)] * times)
+
+    def _take_failure(self, path: str) -> int:
+        with self._lock:
+            for index, (prefix, status) in enumerate(self._failures):
+                if path.startswith(prefix):
+                    del self._failures[index]
+                    return status
+        return 0
+
+    def start(self) -> FaultProxy:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
