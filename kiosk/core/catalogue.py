@@ -64,6 +64,12 @@ class Material(Strict):
     common_mistakes: list[str] = []
     condition: str = ""  # when only some applicants need it ("委托代办时提供")
 
+    @model_validator(mode="after")
+    def _pages_fit(self) -> Material:
+        if self.max_pages < self.pages:
+            raise ValueError(f"max_pages ({self.max_pages}) is less than pages ({self.pages})")
+        return self
+
 
 class FormField(Strict):
     id: Slug
@@ -83,6 +89,8 @@ class FormField(Strict):
             raise ValueError("a choice field needs choices")
         if self.kind is not FieldKind.CHOICE and self.choices:
             raise ValueError("only a choice field has choices")
+        if self.kind is FieldKind.CHOICE and self.default and self.default not in self.choices:
+            raise ValueError(f"default {self.default!r} is not one of the choices")
         return self
 
 

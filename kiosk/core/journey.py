@@ -238,6 +238,7 @@ class Journey:
 
     def _submission(self) -> Submission:
         item, identity = self.item, self.session.identity
+        submitted_at = dt.datetime.fromtimestamp(self.session.submitted_at).astimezone()
         applicant: dict[str, str] = {}
         if identity is not None:
             applicant = {
@@ -262,7 +263,7 @@ class Journey:
             "session_id": self.session.session_id,
             "item_id": item.id,
             "item_name": item.name,
-            "submitted_at": dt.datetime.fromtimestamp(self.session.submitted_at).astimezone().isoformat(timespec="seconds"),
+            "submitted_at": submitted_at.isoformat(timespec="seconds"),
             "applicant": applicant,
             "form": dict(self.session.values),
             "materials": [
@@ -319,9 +320,13 @@ class Journey:
             progress_url=self.progress_url(),
         )
 
-    def checklist_document(self, item_id: str | None = None) -> Document:
+    def checklist_document(self, item_id: str | None = None, *, only_missing: bool = False) -> Document:
+        """一次性告知单: the item's whole checklist, or exactly what this citizen still lacks."""
         item = self.catalogue.get(item_id) if item_id else self.item
-        return papers.checklist(item, messages=self.messages, hall_name=self.terminal.hall_name, printed_at=self._now())
+        missing = [m.id for m in self.missing_materials()] if only_missing else None
+        return papers.checklist(
+            item, messages=self.messages, hall_name=self.terminal.hall_name, printed_at=self._now(), missing=missing
+        )
 
     def print_document(self, document: Document, job_id: str, timeout: float = 30.0) -> PrintResult:
         """Blocking. The job id makes a retry safe: a printer never prints one job twice."""

@@ -49,5 +49,21 @@ class KioskScreen(Screen):
     def wipe(self) -> None:
         """Forget anything personal this screen shows. Called at every end of session."""
 
+    async def run_checklist_print(self, status: Any, button: Any, *, only_missing: bool = False) -> None:
+        """Print the 一次性告知单 (whole, or only what is missing), reporting on `status`."""
+        journey = self.journey
+        status.text = self.t("guide.printing")
+        button.disabled = True
+        document = journey.checklist_document(only_missing=only_missing)
+        kind = "missing" if only_missing else "checklist"
+        job_id = f"{journey.session.session_id}-{kind}-{journey.item.id}-{len(journey.session.history)}"
+        try:
+            await self.app.blocking(journey.print_document, document, job_id)
+            status.text = self.t("guide.printed")
+        except KioskError as exc:
+            status.text = self.error_text(exc)
+        finally:
+            button.disabled = False
+
     def on_device_event(self, event: DeviceEvent) -> None:
         """A device event, already on the UI thread. Screens that care override this."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from kivy.metrics import dp
 
-from kiosk.core.errors import KioskError
 from kiosk.core.guide import SUBLINE, guide_sections
 from kiosk.screens.base import KioskScreen
 from kiosk.screens.widgets import WrapLabel
@@ -25,18 +24,4 @@ class GuideScreen(KioskScreen):
                 body.add_widget(WrapLabel(text=line.lstrip(SUBLINE), padding=(dp(36) if sub else 0, 0)))
 
     def print_checklist(self) -> None:
-        self.app.spawn(self._print_checklist())
-
-    async def _print_checklist(self) -> None:
-        journey = self.journey
-        self.ids.status.text = self.t("guide.printing")
-        self.ids.print_button.disabled = True
-        document = journey.checklist_document()
-        job_id = f"{journey.session.session_id}-checklist-{journey.item.id}"
-        try:
-            await self.app.blocking(journey.print_document, document, job_id)
-            self.ids.status.text = self.t("guide.printed")
-        except KioskError as exc:
-            self.ids.status.text = self.error_text(exc)
-        finally:
-            self.ids.print_button.disabled = False
+        self.app.spawn(self.run_checklist_print(self.ids.status, self.ids.print_button))

@@ -93,6 +93,8 @@ class MaterialsScreen(KioskScreen):
             )
             thumb.bind(on_release=lambda t: self.choose_page(t.index))
             box.add_widget(thumb)
+        self.ids.print_missing_button.opacity = 1 if self.journey.missing_materials() else 0
+        self.ids.print_missing_button.disabled = not self.journey.missing_materials()
         self.ids.retake_button.disabled = self.page_index < 0
         self.ids.delete_button.disabled = self.page_index < 0
         self.ids.page_info.text = (
@@ -142,6 +144,9 @@ class MaterialsScreen(KioskScreen):
     def _set_busy(self, busy: bool) -> None:
         for name in ("capture_button", "retake_button", "delete_button", "next_button"):
             self.ids[name].disabled = busy
+
+    def print_missing(self) -> None:
+        self.app.spawn(self.run_checklist_print(self.ids.message, self.ids.print_missing_button, only_missing=True))
 
     def next(self) -> None:
         try:

@@ -196,6 +196,8 @@ async def journey(d: Driver) -> dict[str, Any]:
     materials = await d.on("materials")
     await d.wait_for(lambda: materials.ids.preview.texture is not None, "camera preview")
     await d.shot("materials")
+    await d.tap_id("print_missing_button")
+    await d.wait_for(lambda: materials.ids.message.text == d.app.t("guide.printed"), "missing-materials list printed")
     await d.capture_required(materials)
     # Retake the last page of the first material: the page count stays, the bytes change.
     first = d.journey.item.materials[0].id

@@ -106,7 +106,13 @@ def test_whole_item_from_home_to_rating(hall_server, xvfb_display, test_output, 
     assert receipt_no in receipt_text
     assert (printed / f"{receipt_no}-receipt.png").stat().st_size > 1000
     assert receipt_no.encode("gb18030") in (printed / f"{receipt_no}-receipt.bin").read_bytes()
-    assert any(p.name.endswith(f"-checklist-{result['item_id']}.txt") for p in printed.iterdir())
+    checklist = [p for p in printed.glob(f"*-checklist-{result['item_id']}-*.txt")]
+    assert len(checklist) == 1 and "居住地住址证明" in checklist[0].read_text(encoding="utf-8")
+    missing = [p for p in printed.glob(f"*-missing-{result['item_id']}-*.txt")]
+    assert len(missing) == 1
+    missing_text = missing[0].read_text(encoding="utf-8")
+    assert "您还缺少以下材料" in missing_text and "居民身份证" in missing_text
+    assert "就业证明" not in missing_text  # optional materials are not "missing"
 
     # The rating arrived.
     ratings = requests.get(f"{hall_server.url}/v1/ratings", params={"receipt_no": receipt_no}, timeout=10).json()
