@@ -1,7 +1,8 @@
 """The hall's HTTP API (FastAPI): validation and HTTP shapes. Storage is hall.store.
 
 Every error answers {"error": {"code": "hall.…", "message": "…"}}. Messages never echo submitted
-values, so no personal data reaches an error body or a log line.
+values, so no personal data reaches an error body or a log line. (The citizen's progress page,
+hall.pages, answers in HTML instead.)
 """
 
 from __future__ import annotations
@@ -269,6 +270,7 @@ def create_app(db_url: str, documents_dir: Path) -> FastAPI:
         items, total = store.ratings(receipt_no, limit, offset)
         return {"items": items, "total": total, "limit": limit, "offset": offset}
 
+    app.include_router(pages_router)  # the citizen's progress page, /progress/<receipt_no>
     return app
 
 

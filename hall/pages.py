@@ -74,6 +74,7 @@ main{max-width:560px;margin:0 auto;padding:16px}
 .receipt{font-size:20px;font-weight:600;letter-spacing:.5px;overflow-wrap:anywhere;
 font-family:ui-monospace,"DejaVu Sans Mono",Menlo,Consolas,monospace}
 h2{margin:0 0 10px;font-size:18px}
+h2.later{margin-top:20px}
 dl{margin:0}
 dt{color:#646a73;font-size:15px}
 dd{margin:0 0 10px;font-size:18px;overflow-wrap:anywhere}
@@ -88,6 +89,7 @@ position:relative;font-size:16px}
 li::before{content:"";position:absolute;left:-7px;top:15px;width:12px;height:12px;border-radius:50%;
 background:#c8161d}
 time{color:#646a73;font-variant-numeric:tabular-nums}
+.event-note{flex-basis:100%;color:#646a73;font-size:14px}
 .message{border-left:4px solid #c8161d;font-size:17px}
 .message p{margin:0}
 form label{display:block;font-size:17px;margin-bottom:8px}
@@ -98,14 +100,15 @@ input:focus{outline:3px solid #f5b9bb;border-color:#c8161d}
 button{display:block;width:100%;margin-top:14px;padding:12px;font-size:19px;font-weight:600;color:#fff;
 background:#c8161d;border:0;border-radius:8px;font-family:inherit}
 button:active{background:#a01218}
+.again{text-align:center;margin:0 0 14px;font-size:17px}
+.again a{color:#1a56c4}
 .note{color:#646a73;font-size:14px;margin:4px 2px}
 </style>
 </head>
 <body>
 <header><h1>办件进度查询</h1></header>
 <main>
-<section class="card"><div class="label">受理编号</div><div class="receipt">$receipt</div></section>
-$body
+$receipt$body
 <p class="note">本页只显示办理进度，不显示申请人信息。如有疑问，请咨询大厅工作人员。</p>
 </main>
 </body>
@@ -113,21 +116,29 @@ $body
 """
 )
 
+# No `pattern`: the server accepts full-width characters too (NFKC), and explains a wrong format itself.
 FORM = """<section class="card"><form method="post" autocomplete="off">
 <label for="id_tail">身份证号码后6位<span class="hint">最后一位是X的，请输入X</span></label>
-<input id="id_tail" name="id_tail" type="text" required minlength="6" maxlength="6" pattern="[0-9A-Za-z]{6}"
-inputmode="text" autocapitalize="characters" autocorrect="off" spellcheck="false">
+<input id="id_tail" name="id_tail" type="text" required minlength="6" maxlength="6"
+autocapitalize="characters" autocorrect="off" spellcheck="false">
 <button type="submit">查询</button>
 </form></section>"""
+
+# An empty href is this page's own URL: a GET, back to the empty form.
+AGAIN = '<p class="again"><a href="">重新查询</a></p>'
 
 
 def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _page(receipt: str, body: str, status: int = 200) -> HTMLResponse:
-    """`receipt` is plain text (escaped here); `body` is HTML already escaped by its builder."""
-    return HTMLResponse(PAGE.substitute(receipt=_e(receipt), body=body), status_code=status, headers=HEADERS)
+def _page(receipt_no: str | None, body: str, status: int = 200) -> HTMLResponse:
+    """`receipt_no` is plain text (escaped here), None when malformed; `body` is HTML, escaped by its builder."""
+    receipt = ""
+    if receipt_no is not None:
+        receipt = f'<section class="card"><div class="label">受理编号</div><div class="receipt">{_e(receipt_no)}</div>'
+        receipt += "</section>\n"
+    return HTMLResponse(PAGE.substitute(receipt=receipt, body=body), status_code=status, headers=HEADERS)
 
 
 def _message(text: str) -> str:
@@ -146,7 +157,7 @@ def _when(at: str) -> tuple[str, str]:
         return "", str(at)
     if moment.tzinfo is not None:
         moment = moment.astimezone(_BEIJING)
-    return moment.isoformat(), f"{moment:%Y-%m-%d %H:%M}"
+    return moment.isoformat(timespec="seconds"), f"{moment:%Y-%m-%d %H:%M}"
 
 
 def _result(found: dict[str, Any]) -> str:
@@ -156,14 +167,16 @@ def _result(found: dict[str, Any]) -> str:
     for event in found.get("timeline", []):
         machine, shown = _when(event.get("at", ""))
         stamp = f'<time datetime="{_e(machine)}">{_e(shown)}</time>' if machine else f"<time>{_e(shown)}</time>"
-        entries.append(f"<li>{stamp}<span>{_e(state_name(str(event.get('state', ''))))}</span></li>")
+        note = str(event.get("note") or "")  # written for the citizen (the store keeps personal data out)
+        shown_note = f'<span class="event-note">{_e(note)}</span>' if note else ""
+        entries.append(f"<li>{stamp}<span>{_e(state_name(str(event.get('state', ''))))}</span>{shown_note}</li>")
     timeline = "\n".join(entries) or "<li>暂无记录</li>"
     return (
         '<section class="card"><h2>办理进度</h2><dl>'
         f"<dt>事项名称</dt><dd>{_e(found.get('item_name', ''))}</dd>"
         f'<dt>当前状态</dt><dd><span class="state {css}">{_e(state_name(state))}</span></dd>'
         "</dl>"
-        f"<h2>办理记录（北京时间）</h2><ol>\n{timeline}\n</ol></section>"
+        f'<h2 class="later">办理记录（北京时间）</h2><ol>\n{timeline}\n</ol></section>'
     )
 
 
@@ -191,20 +204,20 @@ async def _read_tail(request: Request) -> str | None:
     return tail if _TAIL.fullmatch(tail) else None
 
 
-@router.get("/progress/{receipt_no}", response_class=HTMLResponse)
+@router.get("/progress/{receipt_no}", response_class=HTMLResponse, include_in_schema=False)
 def progress_page(receipt_no: str) -> HTMLResponse:
     """The form. Looks nothing up, so it reads the same for any well-formed number."""
     normalised = _normalise_receipt(receipt_no)
     if normalised is None:
-        return _page("—", _message(BAD_NUMBER), status=400)
+        return _page(None, _message(BAD_NUMBER), status=400)
     return _page(normalised, FORM)
 
 
-@router.post("/progress/{receipt_no}", response_class=HTMLResponse)
+@router.post("/progress/{receipt_no}", response_class=HTMLResponse, include_in_schema=False)
 async def progress_answer(receipt_no: str, request: Request) -> HTMLResponse:
     normalised = _normalise_receipt(receipt_no)
     if normalised is None:
-        return _page("—", _message(BAD_NUMBER), status=400)
+        return _page(None, _message(BAD_NUMBER), status=400)
     tail = await _read_tail(request)
     if tail is None:
         return _page(normalised, _message(BAD_TAIL) + FORM, status=400)
@@ -212,4 +225,4 @@ async def progress_answer(receipt_no: str, request: Request) -> HTMLResponse:
     found = await run_in_threadpool(store.progress, normalised, tail)
     if found is None:
         return _page(normalised, _message(NOT_FOUND) + FORM, status=404)
-    return _page(normalised, _result(found) + FORM)
+    return _page(normalised, _result(found) + AGAIN)
