@@ -10,9 +10,9 @@ from __future__ import annotations
 import tomllib
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from kiosk.core.errors import CatalogueError
 from kiosk.core.paths import SERVICES_DIR
@@ -107,12 +107,15 @@ class ServiceItem(Strict):
     materials: list[Material] = Field(min_length=1)
     fields: list[FormField] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _unique_ids(self) -> ServiceItem:
-        for what, ids in (("materials", [m.id for m in self.materials]), ("fields", [f.id for f in self.fields])):
-            if len(ids) != len(set(ids)):
-                raise ValueError(f"duplicate id in {what}")
-        return self
+    @field_validator("materials", "fields")
+    @classmethod
+    def _unique_ids(cls, entries: list[Any]) -> list[Any]:
+        # a field validator, not a model one, so that the error names the key (materials / fields)
+        ids = [entry.id for entry in entries]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate id {duplicates[0]!r}")
+        return entries
 
     def material(self, material_id: str) -> Material:
         for material in self.materials:

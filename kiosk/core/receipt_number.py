@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ*"
+KEEP_DAYS = 31  # days of sequence state kept besides today's
 PATTERN = re.compile(r"^([A-Z0-9]{6,12})-(\d{8})-(\d{4,6})([0-9A-Z*])$")
 
 
@@ -57,11 +58,17 @@ class ReceiptNumbers:
         day = today or dt.date.today()
         with self._lock:
             key = day.isoformat()
-            sequence = self._read().get(key, 0) + 1
+            state = self._read()
+            sequence = state.get(key, 0) + 1
+            # Recent days are kept too: a clock set back across midnight (NTP) must not restart a
+            # day's count and hand out its numbers again. ISO dates compare as strings.
+            oldest = (day - dt.timedelta(days=KEEP_DAYS)).isoformat()
+            state = {k: v for k, v in state.items() if k >= oldest}
+            state[key] = sequence
             self._file.parent.mkdir(parents=True, exist_ok=True)
             tmp = self._file.with_suffix(".tmp")
             with open(tmp, "w") as fh:
-                json.dump({key: sequence}, fh)
+                json.dump(state, fh)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, self._file)

@@ -25,7 +25,10 @@ def describe_validation_error(source: str, err: ValidationError) -> str:
         return f"{source}: {key}: unknown key"
     if first["type"] == "missing":
         return f"{source}: {key}: required key is missing"
-    return f"{source}: {key} = {first.get('input')!r}: {first['msg']}"
+    value = first.get("input")
+    if isinstance(value, dict | list):  # a whole table or list failed a check: its repr would be half the file
+        return f"{source}: {key}: {first['msg']}"
+    return f"{source}: {key} = {value!r}: {first['msg']}"
 
 
 def load_toml(path: Path) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from typing import Any
 
 from kiosk.core import receipt_number
 from kiosk.core.errors import HallError
+from kiosk.core.progress import progress_lines
 from kiosk.screens.base import KioskScreen
 from kiosk.screens.widgets import CLEAR, DELETE
 
@@ -56,11 +57,7 @@ class QueryScreen(KioskScreen):
         except HallError as exc:
             self.ids.result.text = self.t("query.not_found") if exc.code == "hall.not_found" else self.error_text(exc)
             return
-        lines = [answer.get("item_name", ""), f"{self.t('query.state')}：{self.t('state.' + answer.get('state', ''))}"]
-        lines += [
-            f"{entry.get('at', '')[:16].replace('T', ' ')}  {self.t('state.' + entry.get('state', ''))}"
-            for entry in answer.get("timeline", [])
-        ]
+        lines = progress_lines(answer, self.app.kiosk.messages)
         self.ids.result.text = "\n".join(lines)
 
     def wipe(self) -> None:

@@ -225,9 +225,21 @@ async def journey(d: Driver) -> dict[str, Any]:
     await d.tap(next(t for t in rating.ids.reasons.children if t.value == "fast"))
     await d.shot("rating")
     await d.tap_id("submit_button")
-    await d.on("home", timeout=10)
+    home = await d.on("home", timeout=10)
     await d.shot("home-after")
+    # The citizen checks progress with the receipt number and the last 6 ID characters.
+    await d.tap(home.tile("_query"))
+    query = await d.on("query")
+    await d.type_text(receipt_no, screen="query")
+    await d.type_text(secrets[1][-6:], screen="query")
+    await d.tap_id("search_button")
+    await d.wait_for(lambda: "已受理" in query.ids.result.text, "progress answer")
+    await d.shot("query-answer")
+    progress = query.ids.result.text
+    await d.tap_id("back_button")
+    await d.on("home")
     return {
+        "progress": progress,
         "item_id": item_id,
         "receipt_no": receipt_no,
         "pages": pages,

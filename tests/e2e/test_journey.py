@@ -114,6 +114,9 @@ def test_whole_item_from_home_to_rating(hall_server, xvfb_display, test_output, 
     assert "您还缺少以下材料" in missing_text and "居民身份证" in missing_text
     assert "就业证明" not in missing_text  # optional materials are not "missing"
 
+    # The progress query found it, by receipt number and ID tail.
+    assert result["progress"].splitlines()[:2] == ["居住证申领", "办理状态：已受理"]
+
     # The rating arrived.
     ratings = requests.get(f"{hall_server.url}/v1/ratings", params={"receipt_no": receipt_no}, timeout=10).json()
     assert [(r["level"], r["reasons"]) for r in ratings["items"]] == [(5, ["fast"])]
