@@ -10,6 +10,7 @@ from pathlib import Path
 
 from kiosk.core.config import KioskConfig, load_config
 from kiosk.core.errors import ConfigError
+from kiosk.core.logctx import configure_logging
 
 log = logging.getLogger("kiosk")
 
@@ -97,8 +98,5 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(logging.DEBUG if args.verbose else logging.INFO)
     return int(args.func(args))

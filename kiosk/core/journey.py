@@ -20,6 +20,7 @@ from kiosk.core.devices import Frame, Printer, PrintResult
 from kiosk.core.documents import Document
 from kiosk.core.errors import HallError, SessionError
 from kiosk.core.identity import Identity
+from kiosk.core.logctx import set_session
 from kiosk.core.messages import Messages
 from kiosk.core.receipt_number import ReceiptNumbers
 from kiosk.core.session import EndReason, IdlePhase, IdleWatch, Page, Session, Step
@@ -82,6 +83,7 @@ class Journey:
     # -- session lifecycle ------------------------------------------------------------------
     def _fresh(self) -> Session:
         session = Session(on_change=self._changed)
+        set_session(session.session_id)
         self.idle.touch()
         return session
 

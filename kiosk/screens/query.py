@@ -53,7 +53,7 @@ class QueryScreen(KioskScreen):
     async def _search(self, number: str, tail: str) -> None:
         hall = self.app.kiosk.hall
         try:
-            answer = await self.app.blocking(hall.progress, number, tail)
+            answer = await self.app.blocking(hall.progress, number, tail, self.journey.session.session_id)
         except HallError as exc:
             self.ids.result.text = self.t("query.not_found") if exc.code == "hall.not_found" else self.error_text(exc)
             return

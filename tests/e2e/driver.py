@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from kiosk.core.config import load_config  # noqa: E402
+from kiosk.core.logctx import configure_logging
 from kiosk.kivy_setup import configure_kivy  # noqa: E402
 
 
@@ -376,6 +377,7 @@ SCENARIOS: dict[str, Callable[[Driver], Awaitable[dict[str, Any]]]] = {
 
 
 async def run(scenario: str, config_path: Path, out: Path) -> int:
+    configure_logging()
     config = load_config(config_path)
     configure_kivy(config.data_dir, fullscreen=False, width=config.ui.width, height=config.ui.height)
     from kiosk.app import KioskApp

@@ -132,6 +132,12 @@ def test_whole_item_from_home_to_rating(hall_server, xvfb_display, test_output, 
                 for encoding in ("utf-8", "gb18030"):
                     assert secret.encode(encoding) not in content, f"{secret!r} found in {path}"
     assert len(result["screenshots"]) >= 12
+    # The kiosk's whole log: every line carries a session id, none carries personal data.
+    log = (test_output / "driver.log").read_text(encoding="utf-8")
+    for secret in secrets:
+        assert secret not in log
+    session_lines = [line for line in log.splitlines() if " kiosk.core.session: " in line]
+    assert session_lines and all("[-]" not in line for line in session_lines)
 
 
 def test_idle_warning_then_timeout_wipes_the_session(hall_server, xvfb_display, test_output, tmp_path):
