@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from kiosk.core.config import load_config  # noqa: E402
-from kiosk.core.logctx import configure_logging
+from kiosk.core.logctx import configure_logging  # noqa: E402
 from kiosk.kivy_setup import configure_kivy  # noqa: E402
 
 
