@@ -142,6 +142,8 @@ class Journey:
     def back(self) -> None:
         """One step back along the journey; from the first step, end the session."""
         step = self.session.step
+        if step is Step.REVIEW and self.frozen:
+            raise SessionError("submission attempted", code="review.frozen")
         if step in (Step.GUIDE, Step.QUERY):
             self.end(EndReason.CANCELLED)
         elif step is Step.FORM:
@@ -150,6 +152,13 @@ class Journey:
             self.session.go(_BACK[step])
         else:
             raise SessionError(f"no way back from {step}", code="error.session")
+
+    @property
+    def frozen(self) -> bool:
+        """Once a submission was attempted the application may already be at the hall: it can be
+        retried as it is, or the session cancelled, but not edited (the hall would see two
+        different applications under one receipt number)."""
+        return bool(self.session.receipt_no)
 
     def start_item(self) -> None:
         self.session.go(Step.IDENTIFY if self.item.needs_card else Step.FORM)

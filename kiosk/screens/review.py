@@ -34,6 +34,8 @@ class ReviewScreen(KioskScreen):
         for key, value in lines:
             body.add_widget(WrapLabel(text=f"[b]{key}[/b]：{value}", markup=True))
         self.ids.consent_box.active = self.journey.session.consent
+        self.ids.back_button.disabled = self.journey.frozen
+        self.ids.consent_box.disabled = self.journey.frozen
         self.ids.message.text = self.last_error
         self.ids.submit_button.text = self.t("app.retry") if self.last_error else self.t("review.submit")
 

@@ -290,9 +290,19 @@ async def idle(d: Driver) -> dict[str, Any]:
 
 
 async def faults(d: Driver) -> dict[str, Any]:
-    """The hall answers 500 to the first submission, and the printer is out of paper."""
-    await d.on("home")
-    form = await d.to_form("pension-enrol")
+    """A card pulled mid-read, the hall answering 500 then slowly, and a printer out of paper."""
+    home = await d.on("home")
+    await d.tap(home.tile("pension-enrol"))
+    await d.on("guide")
+    await d.tap_id("start_button")
+    identify = await d.on("identify")
+    d.app.kiosk.devices["card_reader"].fail_next("card.removed")  # the simulated reader's scripted fault
+    await d.tap_id("demo_card_button")
+    await d.wait_for(lambda: identify.ids.status.text == d.app.t("card.removed"), "card-removed message")
+    await d.shot("identify-card-removed")
+    card_removed = identify.ids.status.text
+    await d.tap_id("demo_card_button")
+    form = await d.on("form")
     await d.complete_form(form)
     await d.tap_id("next_button")
     await d.capture_required(await d.on("materials"))
@@ -309,12 +319,18 @@ async def faults(d: Driver) -> dict[str, Any]:
         "receipt_no": d.journey.session.receipt_no,
         "kept_pages": sum(len(p) for p in d.journey.session.pages.values()),
         "kept_values": len(d.journey.session.values),
+        "back_disabled": review.ids.back_button.disabled,
     }
     await d.tap_id("submit_button")
+    submitting = await d.on("submitting")  # the proxy holds this request for a while
+    await d.shot("submitting")
+    progress_value = submitting.ids.progress.value
     receipt = await d.on("receipt", timeout=30)
     await d.wait_for(lambda: receipt.ids.print_status.text not in ("", d.app.t("receipt.printing")), "print outcome")
     await d.shot("receipt-paper-out")
     return {
+        "card_removed": card_removed,
+        "progress_value": progress_value,
         "first": first,
         "receipt_no": d.journey.session.receipt_no,
         "print_status": receipt.ids.print_status.text,

@@ -158,15 +158,19 @@ def test_hall_500_keeps_everything_and_printer_out_shows_qr(hall_server, xvfb_di
     proxy = FaultProxy(hall_server.url).start()
     try:
         proxy.fail_next("/v1/applications", status=500)
+        proxy.delay_next("/v1/applications", seconds=3.0, times=2)
         data_dir = tmp_path / "kiosk-data"
         extra = '[peripherals.printer]\ndriver = "simulated"\npaper = "out"'
         config = write_config(tmp_path / "kiosk.toml", proxy.url, data_dir, extra=extra)
         result = run_scenario("faults", config, test_output, xvfb_display)
     finally:
         proxy.stop()
+    assert result["card_removed"] == "卡片已移开，请重新放置"
+    assert result["progress_value"] > 0  # the progress indicator was moving
     first = result["first"]
     assert first["message"] == "受理系统暂时繁忙，您的信息没有丢失，请稍后点击重试"
     assert first["button"] == "重试"
+    assert first["back_disabled"] is True  # retry as it is, or cancel: never a changed copy
     assert first["kept_pages"] >= 2 and first["kept_values"] >= 3  # nothing lost
     # The retry used the same receipt number, and the hall has the application exactly once.
     assert result["receipt_no"] == first["receipt_no"]

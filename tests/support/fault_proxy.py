@@ -7,10 +7,13 @@ requests itself with an error status, as a hall behind a failing gateway would.
 from __future__ import annotations
 
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TypeVar
 
 import requests
 
+T = TypeVar("T")
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "host"}
 
 
@@ -19,13 +22,15 @@ class FaultProxy:
         self.upstream = upstream.rstrip("/")
         self._lock = threading.Lock()
         self._failures: list[tuple[str, int]] = []  # (path prefix, status)
+        self._delays: list[tuple[str, float]] = []  # (path prefix, seconds)
         self.seen: list[tuple[str, str, int]] = []  # (method, path, status answered)
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
             def _forward(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                status = proxy._take_failure(self.path)
+                time.sleep(proxy._take(proxy._delays, self.path, 0.0))
+                status = proxy._take(proxy._failures, self.path, 0)
                 if status:
                     payload = b'{"error": {"code": "hall.internal", "message": "injected"}}'
                     self.send_response(status)
@@ -59,16 +64,22 @@ class FaultProxy:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def fail_next(self, path_prefix: str, status: int = 500, times: int = 1) -> None:
+        """Answer the next `times` requests under `path_prefix` with `status` instead of forwarding."""
         with self._lock:
             self._failures.extend([(path_prefix, status)] * times)
 
-    def _take_failure(self, path: str) -> int:
+    def delay_next(self, path_prefix: str, seconds: float, times: int = 1) -> None:
+        """Hold the next `times` requests under `path_prefix` for `seconds` before handling them."""
         with self._lock:
-            for index, (prefix, status) in enumerate(self._failures):
+            self._delays.extend([(path_prefix, seconds)] * times)
+
+    def _take(self, queue: list[tuple[str, T]], path: str, default: T) -> T:
+        with self._lock:
+            for index, (prefix, value) in enumerate(queue):
                 if path.startswith(prefix):
-                    del self._failures[index]
-                    return status
-        return 0
+                    del queue[index]
+                    return value
+        return default
 
     def start(self) -> FaultProxy:
         self._thread.start()
