@@ -179,7 +179,7 @@ def test_hall_500_keeps_everything_and_printer_out_shows_qr(hall_server, xvfb_di
     listing = requests.get(f"{hall_server.url}/v1/applications", timeout=10).json()
     assert [a["receipt_no"] for a in listing["items"]] == [result["receipt_no"]]
     # Out of paper: the receipt is on screen as a QR code, and nothing was printed.
-    assert result["print_status"].startswith("打印机暂时缺纸，请用手机扫描下方二维码保存受理凭证")
+    assert result["print_status"].startswith("打印机暂时缺纸，请用手机扫描上方二维码保存受理凭证")
     assert result["qr_shown"] is True
     printed = data_dir / "printed"
     assert not printed.exists() or not any(printed.glob("*-receipt.*"))
