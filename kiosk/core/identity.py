@@ -71,7 +71,11 @@ class Identity:
     issuer: str = ""
     valid_from: dt.date | None = None
     valid_to: dt.date | None = None  # None with valid_from set means 长期
-    photo: bytes | None = field(default=None)
+    photo: bytes | None = field(default=None)  # as the card holds it (ID card: WLT, vendor-compressed)
+    english_name: str = ""  # foreigner permanent residence cards
+    nationality: str = ""  # ISO 3166 alpha-3, foreigner cards
+    document_number: str = ""  # pass number ('J' permits), card number (social security)
+    issue_count: str = ""  # 签发次数 ('J' permits)
 
     def __repr__(self) -> str:  # never let personal data reach a log through repr()
         return f"Identity({self.card_type.value}, {mask_id_number(self.id_number)})"
