@@ -28,6 +28,7 @@ from kiosk.fonts import sc_font_file
 from kiosk.screens.base import KioskScreen
 from kiosk.screens.idle import IdleOverlay
 from kiosk.screens.registry import SCREENS
+from kiosk.screens.take_card import TakeCardOverlay
 from kiosk.wiring import Kiosk
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class KioskApp(App):
         self.title = kiosk.messages.t("app.title")
         self.manager: ScreenManager | None = None
         self.idle_overlay: IdleOverlay | None = None
+        self.take_card_overlay: TakeCardOverlay | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -90,6 +92,7 @@ class KioskApp(App):
         LabelBase.register(DEFAULT_FONT, str(sc_font_file(fonts)), fn_bold=str(sc_font_file(fonts, "bold")))
         Builder.load_file(str(SCREENS_DIR / "widgets.kv"))
         Builder.load_file(str(SCREENS_DIR / "idle.kv"))
+        Builder.load_file(str(SCREENS_DIR / "take_card.kv"))
         self.manager = ScreenManager(transition=NoTransition())
         for name, screen_class in SCREENS.items():
             Builder.load_file(str(SCREENS_DIR / f"{name}.kv"))
@@ -97,6 +100,7 @@ class KioskApp(App):
             screen.kiosk_app = self
             self.manager.add_widget(screen)
         self.idle_overlay = IdleOverlay()
+        self.take_card_overlay = TakeCardOverlay()
         self.kiosk.journey.listeners.append(self._on_session)
         Window.bind(on_touch_down=self._on_any_touch)
         Window.clearcolor = (0.96, 0.97, 0.98, 1)
@@ -117,6 +121,8 @@ class KioskApp(App):
             self._loop.call_soon_threadsafe(self._on_device_event, event)
 
     def _on_device_event(self, event: DeviceEvent) -> None:
+        if event.kind == "card_removed" and self.take_card_overlay is not None and not self.cards_present():
+            self.take_card_overlay.hide()
         for screen in self.screens():
             screen.on_device_event(event)  # type: ignore[attr-defined]
 
@@ -132,6 +138,8 @@ class KioskApp(App):
                 screen.wipe()
             if self.idle_overlay is not None:
                 self.idle_overlay.hide()
+            if self.take_card_overlay is not None and self.cards_present():
+                self.take_card_overlay.show()
         self.show(session.step.value)
 
     def _tick(self, _dt: float) -> None:
@@ -142,6 +150,19 @@ class KioskApp(App):
             self.idle_overlay.show(int(left + 0.999))
         else:
             self.idle_overlay.hide()
+
+    # -- cards ------------------------------------------------------------------------------
+    def card_readers(self) -> list[Any]:
+        return [d for d in self.kiosk.devices.values() if callable(getattr(d, "card_present", None))]
+
+    def cards_present(self) -> bool:
+        return any(reader.card_present() for reader in self.card_readers())
+
+    def remove_demo_cards(self) -> None:
+        """The demo control: lift the simulated card (a real citizen lifts a real one)."""
+        for reader in self.card_readers():
+            if callable(getattr(reader, "remove", None)):
+                reader.remove()
 
     # -- navigation -------------------------------------------------------------------------
     def screens(self) -> list[KioskScreen]:

@@ -99,6 +99,15 @@ class Driver:
     async def type_text(self, text: str, screen: str = "form") -> None:
         await self.press(*text, screen=screen)
 
+    async def take_card(self) -> dict[str, bool]:
+        """At the end of a session the kiosk asks for the card still on the reader; lift it."""
+        overlay = self.app.take_card_overlay
+        await self.wait_for(lambda: overlay._window is not None, "take-your-card reminder", timeout=5)
+        await self.shot("take-card")
+        await self.tap(overlay.ids.demo_remove_button)
+        await self.wait_for(lambda: overlay._window is None, "reminder gone once the card is lifted", timeout=5)
+        return {"shown": True, "cards_left": self.app.cards_present()}
+
     def secrets(self) -> list[str]:
         """The personal data of the current session's card: what must be gone after it ends."""
         identity = self.journey.session.identity
@@ -227,6 +236,7 @@ async def journey(d: Driver) -> dict[str, Any]:
     await d.shot("rating")
     await d.tap_id("submit_button")
     home = await d.on("home", timeout=10)
+    take_card = await d.take_card()
     await d.shot("home-after")
     # The citizen checks progress with the receipt number and the last 6 ID characters.
     await d.tap(home.tile("_query"))
@@ -240,6 +250,7 @@ async def journey(d: Driver) -> dict[str, Any]:
     await d.tap_id("back_button")
     await d.on("home")
     return {
+        "take_card": take_card,
         "progress": progress,
         "item_id": item_id,
         "receipt_no": receipt_no,
@@ -276,8 +287,10 @@ async def idle(d: Driver) -> dict[str, Any]:
     await d.wait_for(lambda: overlay._window is not None, "second idle warning", timeout=15)
     await d.on("home", timeout=20)
     timed_out_after = time.monotonic() - started
+    take_card = await d.take_card()
     await d.shot("idle-home")
     return {
+        "take_card": take_card,
         "countdown_text": countdown,
         "after_continue_screen": still_on,
         "kept_value": kept_value,

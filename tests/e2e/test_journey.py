@@ -114,6 +114,8 @@ def test_whole_item_from_home_to_rating(hall_server, xvfb_display, test_output, 
     assert "您还缺少以下材料" in missing_text and "居民身份证" in missing_text
     assert "就业证明" not in missing_text  # optional materials are not "missing"
 
+    assert result["take_card"] == {"shown": True, "cards_left": False}
+
     # The progress query found it, by receipt number and ID tail.
     assert result["progress"].splitlines()[:2] == ["居住证申领", "办理状态：已受理"]
 
@@ -145,6 +147,7 @@ def test_idle_warning_then_timeout_wipes_the_session(hall_server, xvfb_display, 
         tmp_path / "kiosk.toml", hall_server.url, tmp_path / "kiosk-data", idle_timeout_s=3, idle_warning_s=3
     )
     result = run_scenario("idle", config, test_output, xvfb_display)
+    assert result["take_card"] == {"shown": True, "cards_left": False}
     assert result["countdown_text"].endswith("秒后将返回首页，并清除您填写的信息")
     assert result["after_continue_screen"] == "form"
     assert result["kept_value"] == "139"
