@@ -67,6 +67,27 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def cmd_read_card(args: argparse.Namespace) -> int:
+    """One card from the PC/SC readers (and the SAM module when --sam names its port)."""
+    from kiosk.peripherals.base import BaseDevice
+    from kiosk.technician.read_card import run
+
+    config = _config(args.config).peripherals
+    readers: list[BaseDevice] = []
+    if not args.no_pcsc:
+        from kiosk.peripherals.pcsc.reader import PcscCardReader
+
+        pattern = args.reader or config.card_reader.reader
+        readers.append(PcscCardReader("card_reader", pattern, config.card_reader.contactless_reader))
+    if args.sam:
+        from kiosk.peripherals.sam.reader import SamIdReader
+
+        readers.append(SamIdReader("id_reader", args.sam, args.baud or config.id_reader.baud))
+    code, line = run(readers, args.timeout)
+    print(line)
+    return code
+
+
 def cmd_hall(args: argparse.Namespace) -> int:
     from hall.server import serve
 
@@ -87,6 +108,14 @@ def parser() -> argparse.ArgumentParser:
     selftest = sub.add_parser("selftest", help="open every configured device and report its state")
     selftest.add_argument("--json", action="store_true")
     selftest.set_defaults(func=cmd_selftest)
+    read_card = sub.add_parser("read-card", help="wait for one card and print the identity it holds")
+    read_card.add_argument("--json", action="store_true", help="print JSON (the only format)")
+    read_card.add_argument("--reader", help="PC/SC reader name pattern (default: config card_reader.reader)")
+    read_card.add_argument("--no-pcsc", action="store_true", help="do not use PC/SC readers")
+    read_card.add_argument("--sam", metavar="SERIALPORT", help="also read resident ID cards on this SAM port")
+    read_card.add_argument("--baud", type=int, help="SAM baud rate (default: config id_reader.baud)")
+    read_card.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a card")
+    read_card.set_defaults(func=cmd_read_card)
     hall = sub.add_parser("hall", help="run the hall server in the foreground")
     hall.add_argument("--host", default="127.0.0.1")
     hall.add_argument("--port", type=int, default=8765)

@@ -33,26 +33,40 @@ class Hall(Strict):
     timeout_s: float = Field(default=10.0, gt=0, le=120)
 
 
-class Device(Strict):
+class CardReader(Strict):
+    """PC/SC readers: social security cards (contact slot, and contactless on 3rd-generation cards).
+
+    Readers are chosen by name pattern (fnmatch, case-insensitive), never by index: indexes
+    change when a reader is replugged."""
+
+    driver: Literal["simulated", "pcsc", "none"] = "simulated"
+    reader: str = "*"  # the citizen's contact slot
+    contactless_reader: str = ""  # "" = no contactless slot
+
+
+class IdReader(Strict):
+    """The resident ID card's certified SAM module on a serial line."""
+
+    driver: Literal["simulated", "sam", "none"] = "none"
+    port: str = "/dev/ttyUSB0"
+    baud: Literal[115200, 57600, 38400, 19200, 9600] = 115200
+
+
+class Camera(Strict):
     driver: Literal["simulated", "none"] = "simulated"
-
-
-class CardReader(Device):
-    pass
-
-
-class Camera(Device):
     width: int = Field(default=1920, ge=320, le=7680)
     height: int = Field(default=1080, ge=240, le=4320)
 
 
-class Printer(Device):
+class Printer(Strict):
+    driver: Literal["simulated", "none"] = "simulated"
     paper_width_mm: Literal[58, 80] = 80
     paper: Literal["ok", "low", "out"] = "ok"  # simulated paper level at start
 
 
 class Peripherals(Strict):
     card_reader: CardReader = CardReader()
+    id_reader: IdReader = IdReader()
     camera: Camera = Camera()
     printer: Printer = Printer()
 

@@ -1,0 +1,1 @@
+"""PC/SC card readers (pyscard): social security cards through pcscd."""

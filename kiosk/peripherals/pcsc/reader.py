@@ -1,0 +1,304 @@
+"""The PC/SC card reader: social security cards through pcscd, never hanging whatever pcscd does.
+
+Why not pyscard's CardMonitor: it stops for good when pcscd answers NO_SERVICE (a restart).
+Instead one thread runs SCardGetStatusChange over the readers plus the PnP notification, and
+on any service error releases its context and establishes a new one with backoff, so the reader
+is back within about a second of pcscd returning. Each card read runs on a context of its own,
+under the device watchdog: a transmit that hangs is abandoned with its context, and the monitor
+goes on. A read counts only if the card was not swapped meanwhile (event counter and ATR).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from kiosk.core.devices import Cancel, DeviceState, FixedBy
+from kiosk.core.errors import DeviceError, DeviceTimeout
+from kiosk.core.identity import Identity
+from kiosk.peripherals.base import BaseDevice
+from kiosk.peripherals.pcsc.apdu import CardGone
+from kiosk.peripherals.pcsc.social_security import read_social_security
+
+log = logging.getLogger(__name__)
+
+PNP = "\\\\?PnP?\\Notification"
+POLL_MS = 500  # GetStatusChange returns at least this often, to notice close() and new readers
+BACKOFF = (0.05, 0.1, 0.2, 0.4, 0.5)  # re-establishing the context after pcscd went away
+READ_TIMEOUT_S = 5.0
+
+
+class ReaderFault(DeviceError):
+    code = "card.read_failed"
+
+
+@dataclass
+class Slot:
+    """What the monitor knows of one reader."""
+
+    name: str
+    role: str  # "citizen" or "contactless"
+    state: int = 0  # the last event state, fed back as the current state
+    present: bool = False
+    atr: bytes = b""
+
+    @property
+    def counter(self) -> int:
+        return self.state >> 16  # pcsc-lite counts card events in the high word
+
+
+class PcscCardReader(BaseDevice):
+    driver = "pcsc"
+    capabilities = frozenset({"social_security"})
+
+    def __init__(
+        self, name: str, reader: str = "*", contactless_reader: str = "", read_timeout: float = READ_TIMEOUT_S
+    ) -> None:
+        super().__init__(name)
+        from smartcard import scard  # imported here: only a terminal with PC/SC readers needs pyscard
+
+        self._scard: Any = scard
+        self.patterns = {"contactless": contactless_reader.lower(), "citizen": reader.lower()}
+        self.read_timeout = read_timeout
+        self._slots: dict[str, Slot] = {}
+        self._context: int | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._reading: set[str] = set()
+        self._last_identity: tuple[Identity | None, DeviceError | None] | None = None
+        self._result = threading.Condition(self._lock)
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def open(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._set_state(DeviceState.UNKNOWN, "card.starting")
+        self._thread = threading.Thread(target=self._monitor, name=f"{self.name}-monitor", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        context = self._context
+        if context is not None:
+            self._scard.SCardCancel(context)  # wakes the monitor out of GetStatusChange
+        if self._thread is not None:
+            self._thread.join(timeout=3)
+            self._thread = None
+        self._set_state(DeviceState.DISCONNECTED, "device.disconnected")
+
+    def card_present(self) -> bool:
+        with self._lock:
+            return any(slot.present for slot in self._slots.values())
+
+    def readers(self) -> dict[str, str]:
+        """Reader name → role, as the monitor sees them now."""
+        with self._lock:
+            return {slot.name: slot.role for slot in self._slots.values()}
+
+    # -- the monitor ------------------------------------------------------------------------
+    def _role(self, reader: str) -> str | None:
+        for role, pattern in self.patterns.items():
+            if pattern and fnmatch.fnmatch(reader.lower(), pattern):
+                return role
+        return None
+
+    def _establish(self) -> bool:
+        hresult, context = self._scard.SCardEstablishContext(self._scard.SCARD_SCOPE_USER)
+        if hresult != self._scard.SCARD_S_SUCCESS:
+            return False
+        self._context = context
+        return True
+
+    def _release(self) -> None:
+        context, self._context = self._context, None
+        if context is not None:
+            self._scard.SCardReleaseContext(context)
+        with self._lock:
+            gone = [slot for slot in self._slots.values() if slot.present]
+            self._slots.clear()
+        for _slot in gone:
+            self._emit("card_removed")
+
+    def _list(self) -> list[str]:
+        hresult, names = self._scard.SCardListReaders(self._context, [])
+        if hresult == self._scard.SCARD_E_NO_READERS_AVAILABLE:
+            return []
+        if hresult != self._scard.SCARD_S_SUCCESS:
+            raise ReaderFault(self._scard.SCardGetErrorMessage(hresult), code="card.pcscd_down")
+        return list(names)
+
+    def _sync_slots(self) -> None:
+        names = self._list()
+        with self._lock:
+            for name in list(self._slots):
+                if name not in names:
+                    del self._slots[name]
+            for name in names:
+                role = self._role(name)
+                if role and name not in self._slots:
+                    self._slots[name] = Slot(name, role)
+            has_reader = bool(self._slots)
+        if has_reader:
+            self._set_state(DeviceState.READY, "card.place")
+        else:
+            self._set_state(DeviceState.DISCONNECTED, "card.reader_missing", FixedBy.TECHNICIAN)
+
+    def _monitor(self) -> None:
+        attempt = 0
+        while not self._stop.is_set():
+            try:
+                if self._context is None:
+                    if not self._establish():
+                        raise ReaderFault("no context", code="card.pcscd_down")
+                    self._sync_slots()
+                    attempt = 0
+                self._wait_for_change()
+            except ReaderFault as fault:
+                self._release()
+                self._set_state(DeviceState.DISCONNECTED, fault.code, FixedBy.TECHNICIAN)
+                self._stop.wait(BACKOFF[min(attempt, len(BACKOFF) - 1)])
+                attempt += 1
+        self._release()
+
+    def _wait_for_change(self) -> None:
+        sc = self._scard
+        with self._lock:
+            slots = list(self._slots.values())
+        states = [(PNP, len(slots) << 16)] + [(slot.name, slot.state) for slot in slots]
+        hresult, changes = sc.SCardGetStatusChange(self._context, POLL_MS, states)
+        if hresult in (sc.SCARD_E_TIMEOUT, sc.SCARD_E_CANCELLED):
+            self._sync_slots()  # cheap, and catches readers PnP did not announce
+            return
+        if hresult == sc.SCARD_E_UNKNOWN_READER:
+            self._sync_slots()
+            return
+        if hresult != sc.SCARD_S_SUCCESS:
+            # NO_SERVICE, then INVALID_HANDLE after a pcscd restart: start over with a new context.
+            raise ReaderFault(sc.SCardGetErrorMessage(hresult), code="card.pcscd_down")
+        for name, event_state, atr in changes:
+            if name == PNP:
+                if event_state & sc.SCARD_STATE_CHANGED:
+                    self._sync_slots()
+                continue
+            self._update_slot(name, event_state, bytes(atr))
+
+    def _update_slot(self, name: str, event_state: int, atr: bytes) -> None:
+        sc = self._scard
+        with self._lock:
+            slot = self._slots.get(name)
+            if slot is None:
+                return
+            slot.state = event_state & ~sc.SCARD_STATE_CHANGED
+            present = bool(event_state & sc.SCARD_STATE_PRESENT) and not event_state & sc.SCARD_STATE_MUTE
+            was_present, slot.present, slot.atr = slot.present, present, atr if present else b""
+            counter = slot.counter
+        if present and not was_present:
+            self._emit("card_inserted")
+            self._start_read(name, counter, atr)
+        elif was_present and not present:
+            self._set_state(DeviceState.READY, "card.place")
+            self._emit("card_removed")
+
+    # -- reading ----------------------------------------------------------------------------
+    def _start_read(self, reader: str, counter: int, atr: bytes) -> None:
+        with self._lock:
+            if reader in self._reading:
+                return
+            self._reading.add(reader)
+        threading.Thread(
+            target=self._read_and_report, args=(reader, counter, atr), name=f"{self.name}-read", daemon=True
+        ).start()
+
+    def _read_and_report(self, reader: str, counter: int, atr: bytes) -> None:
+        self._set_state(DeviceState.BUSY, "card.reading")
+        started = time.monotonic()
+        try:
+            identity = self._run(lambda: self._read(reader, counter, atr), self.read_timeout)
+        except DeviceError as exc:
+            if isinstance(exc, DeviceTimeout):
+                exc = ReaderFault("the card did not answer", code="card.timeout")
+            log.warning("card read on %s failed: %s", reader, exc.code)
+            self._set_state(DeviceState.USER_ERROR, exc.code, FixedBy.CITIZEN)
+            self._deliver(None, exc)
+        else:
+            log.info("card read on %s in %.0f ms", reader, (time.monotonic() - started) * 1000)
+            self._set_state(DeviceState.READY, "card.present")
+            self._deliver(identity, None)
+        finally:
+            with self._lock:
+                self._reading.discard(reader)
+
+    def _deliver(self, identity: Identity | None, error: DeviceError | None) -> None:
+        with self._result:
+            self._last_identity = (identity, error)
+            self._result.notify_all()
+        if identity is not None:
+            self._emit("identity", identity)
+        else:
+            self._emit("read_failed", error)
+
+    def _read(self, reader: str, counter: int, atr: bytes) -> Identity:
+        """One logical read: own context, exclusive connection, then the swap check."""
+        sc = self._scard
+        hresult, context = sc.SCardEstablishContext(sc.SCARD_SCOPE_USER)
+        if hresult != sc.SCARD_S_SUCCESS:
+            raise ReaderFault("no context for the read", code="card.pcscd_down")
+        try:
+            hresult, card, protocol = sc.SCardConnect(
+                context, reader, sc.SCARD_SHARE_EXCLUSIVE, sc.SCARD_PROTOCOL_T0 | sc.SCARD_PROTOCOL_T1
+            )
+            if hresult in (sc.SCARD_E_NO_SMARTCARD, sc.SCARD_W_REMOVED_CARD, sc.SCARD_E_READER_UNAVAILABLE):
+                raise CardGone("card left before connect")
+            if hresult != sc.SCARD_S_SUCCESS:
+                raise ReaderFault(sc.SCardGetErrorMessage(hresult))
+            try:
+                identity = read_social_security(lambda apdu: self._transmit(card, protocol, apdu))
+            finally:
+                sc.SCardDisconnect(card, sc.SCARD_LEAVE_CARD)
+            self._check_not_swapped(context, reader, counter, atr)
+            return identity
+        finally:
+            sc.SCardReleaseContext(context)
+
+    def _transmit(self, card: int, protocol: int, apdu: bytes) -> bytes:
+        sc = self._scard
+        hresult, response = sc.SCardTransmit(card, protocol, list(apdu))
+        if hresult in (sc.SCARD_W_REMOVED_CARD, sc.SCARD_E_NO_SMARTCARD, sc.SCARD_W_RESET_CARD, sc.SCARD_E_NOT_TRANSACTED):
+            raise CardGone(sc.SCardGetErrorMessage(hresult))
+        if hresult != sc.SCARD_S_SUCCESS:
+            raise ReaderFault(sc.SCardGetErrorMessage(hresult))
+        return bytes(response)
+
+    def _check_not_swapped(self, context: int, reader: str, counter: int, atr: bytes) -> None:
+        sc = self._scard
+        hresult, states = sc.SCardGetStatusChange(context, 0, [(reader, sc.SCARD_STATE_UNAWARE)])
+        if hresult != sc.SCARD_S_SUCCESS:
+            raise CardGone(sc.SCardGetErrorMessage(hresult))
+        _, event_state, now_atr = states[0]
+        if not event_state & sc.SCARD_STATE_PRESENT or event_state >> 16 != counter or bytes(now_atr) != atr:
+            raise CardGone("the card was removed or swapped during the read")
+
+    # -- the contract's command -------------------------------------------------------------
+    def read_identity(self, timeout: float, cancel: Cancel | None = None) -> Identity:
+        """Wait for the next card read (one already done for a card still present counts)."""
+        deadline = time.monotonic() + timeout
+        with self._result:
+            if not self.card_present():
+                self._last_identity = None
+            while self._last_identity is None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise DeviceTimeout("no card", code="card.none")
+                if cancel is not None and cancel.cancelled:
+                    raise DeviceError("cancelled", code="device.cancelled")
+                self._result.wait(min(left, 0.1))
+            identity, error = self._last_identity
+        if error is not None:
+            raise error
+        assert identity is not None
+        return identity

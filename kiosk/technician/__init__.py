@@ -1,0 +1,1 @@
+"""Technician command-line tools: test one peripheral on site, print JSON."""

@@ -1,0 +1,77 @@
+"""`kiosk read-card --json`: wait for one card on any configured reader, print its identity.
+
+Exit 0 with the identity, or non-zero with {"error": {"code", "message"}} on timeout, an
+unknown card or a reader fault. Personal data goes to stdout only, which the technician asked
+for; it is never logged.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import time
+from typing import Any
+
+from kiosk.core.devices import DeviceEvent
+from kiosk.core.errors import DeviceError, KioskError
+from kiosk.core.identity import Identity
+from kiosk.core.messages import Messages
+from kiosk.peripherals.base import BaseDevice
+
+
+def identity_json(identity: Identity) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "card_type": identity.card_type.value,
+        "name": identity.name,
+        "id_number": identity.id_number,
+        "sex": identity.sex,
+        "birth_date": identity.birth_date.isoformat() if identity.birth_date else None,
+        "ethnicity": identity.ethnicity,
+        "address": identity.address,
+        "issuer": identity.issuer,
+        "valid_from": identity.valid_from.isoformat() if identity.valid_from else None,
+        "valid_to": identity.valid_to.isoformat() if identity.valid_to else ("长期" if identity.valid_from else None),
+        "english_name": identity.english_name,
+        "nationality": identity.nationality,
+        "document_number": identity.document_number,
+        "photo_bytes": len(identity.photo) if identity.photo else 0,
+    }
+    return {key: value for key, value in fields.items() if value not in ("", None) or key in ("name", "id_number")}
+
+
+def wait_for_card(readers: list[BaseDevice], timeout: float) -> tuple[Identity, float]:
+    """The first identity any reader produces, and ms from the card's arrival to it."""
+    events: queue.Queue[DeviceEvent] = queue.Queue()
+    unsubscribe = [reader.subscribe(events.put) for reader in readers]
+    started = time.monotonic()
+    inserted_at = started
+    try:
+        for reader in readers:
+            reader.open()
+        deadline = started + timeout
+        while True:
+            try:
+                event = events.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise DeviceError("no card within the timeout", code="card.none") from None
+            if event.kind == "card_inserted":
+                inserted_at = time.monotonic()
+            elif event.kind == "identity":
+                return event.payload, (time.monotonic() - inserted_at) * 1000
+            elif event.kind == "read_failed":
+                raise event.payload
+    finally:
+        for stop in unsubscribe:
+            stop()
+        for reader in readers:
+            reader.close()
+
+
+def run(readers: list[BaseDevice], timeout: float) -> tuple[int, str]:
+    """Exit code and the JSON line to print."""
+    try:
+        identity, elapsed_ms = wait_for_card(readers, timeout)
+    except KioskError as exc:
+        message = Messages("zh-CN").error(exc)
+        return 1, json.dumps({"error": {"code": exc.code, "message": message}}, ensure_ascii=False)
+    return 0, json.dumps({**identity_json(identity), "elapsed_ms": round(elapsed_ms, 1)}, ensure_ascii=False)
