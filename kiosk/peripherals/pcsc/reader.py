@@ -268,7 +268,8 @@ class PcscCardReader(BaseDevice):
     def _transmit(self, card: int, protocol: int, apdu: bytes) -> bytes:
         sc = self._scard
         hresult, response = sc.SCardTransmit(card, protocol, list(apdu))
-        if hresult in (sc.SCARD_W_REMOVED_CARD, sc.SCARD_E_NO_SMARTCARD, sc.SCARD_W_RESET_CARD, sc.SCARD_E_NOT_TRANSACTED):
+        gone = (sc.SCARD_W_REMOVED_CARD, sc.SCARD_E_NO_SMARTCARD, sc.SCARD_W_RESET_CARD, sc.SCARD_E_NOT_TRANSACTED)
+        if hresult in gone:
             raise CardGone(sc.SCardGetErrorMessage(hresult))
         if hresult != sc.SCARD_S_SUCCESS:
             raise ReaderFault(sc.SCardGetErrorMessage(hresult))
