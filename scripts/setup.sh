@@ -16,13 +16,20 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # Debian packages: the CJK font (screens and paper), what Kivy's wheel needs for a window
 # (GL/EGL, mtdev), Xvfb for headless runs and the end-to-end tests, Chromium for web pages.
 APT_RUNTIME=(python3 python3-venv python3-dev gcc fonts-noto-cjk libgl1 libegl1 libgles2 libmtdev1 xvfb xauth)
-APT_TEST=(chromium)
+if ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; then
+  $SUDO apt-get update -qq  # a fresh image has no package lists: nothing would have a candidate
+fi
+APT_TEST=()
+# Debian ships Chromium as a deb; Ubuntu only as a snap, which the one test that needs it skips.
+if apt-cache policy chromium 2>/dev/null | grep -q "Candidate: [0-9]"; then APT_TEST+=(chromium); fi
 
 need=()
 wanted=("${APT_RUNTIME[@]}")
 if [ "$mode" = "test" ]; then wanted+=("${APT_TEST[@]}"); fi
 for pkg in "${wanted[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
+  # Ubuntu 24.04 renamed some libraries with a t64 suffix: either name counts as installed.
+  { dpkg-query -W -f='${Status}\n' "$pkg" "${pkg}t64" 2>/dev/null || true; } | grep -q "install ok installed" \
+    || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need[*]}"
@@ -50,10 +57,11 @@ case "$mode" in
     ;;
   demo)
     if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
-      echo "setup: no display found: starting a virtual one (Xvfb :77); screenshots only" >&2
-      Xvfb :77 -screen 0 1080x1920x24 -nolisten tcp >/dev/null 2>&1 &
-      export DISPLAY=:77
-      sleep 1
+      # No screen: a virtual one, on whatever display number is free (Xvfb picks and tells us).
+      exec 3< <(Xvfb -displayfd 1 -screen 0 1080x1920x24 -nolisten tcp 2>/dev/null)
+      read -r number <&3
+      export DISPLAY=":$number"
+      echo "setup: no display found: started a virtual one on $DISPLAY (screenshots only)" >&2
     fi
     exec .venv/bin/kiosk run "$@"
     ;;

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,29 +25,27 @@ def hall_server(tmp_path: Path) -> Iterator[object]:
     server.stop()
 
 
-def _free_display() -> int:
-    for number in range(90, 200):
-        if not Path(f"/tmp/.X{number}-lock").exists() and not Path(f"/tmp/.X11-unix/X{number}").exists():
-            return number
-    raise RuntimeError("no free X display number")
-
-
 @pytest.fixture(scope="session")
 def xvfb_display() -> Iterator[str]:
-    """A private Xvfb server, so the end-to-end tests run the same on a desktop and in CI."""
+    """A private Xvfb server, so the end-to-end tests run the same on a desktop and in CI.
+
+    `-displayfd` lets the server pick a free display itself: probing /tmp for lock files misses
+    a server in another mount namespace that shares the network's abstract X sockets.
+    """
     if shutil.which("Xvfb") is None:
         pytest.fail("Xvfb is not installed: run the README's test command, which installs it")
-    number = _free_display()
+    read_end, write_end = os.pipe()
     proc = subprocess.Popen(
-        ["Xvfb", f":{number}", "-screen", "0", "1280x1280x24", "-nolisten", "tcp"],
+        ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1280x1280x24", "-nolisten", "tcp"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        pass_fds=(write_end,),
     )
-    deadline = time.monotonic() + 10
-    while not Path(f"/tmp/.X11-unix/X{number}").exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"Xvfb :{number} did not start")
-        time.sleep(0.05)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        number = pipe.readline().strip()  # written once the server is ready
+    if not number or proc.poll() is not None:
+        pytest.fail("Xvfb did not start")
     yield f":{number}"
     proc.terminate()
     proc.wait(10)
