@@ -120,3 +120,6 @@ class Unconfigured(BaseDevice):
 
     def open(self) -> None:
         self._set_state(DeviceState.NOT_CONFIGURED, "device.not_configured", FixedBy.CONFIGURATION)
+
+    def close(self) -> None:
+        """Nothing to close: it stays not configured."""

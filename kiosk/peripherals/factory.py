@@ -1,7 +1,12 @@
-"""Devices from configuration: the driver named in kiosk.toml for each role."""
+"""Devices from configuration: the driver named in kiosk.toml for each role.
+
+Real drivers are imported only when configured: a terminal without PC/SC readers needs no
+pyscard, and the demo needs no serial port.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from kiosk.core.config import Peripherals
@@ -12,22 +17,34 @@ from kiosk.peripherals.sim_card import SimulatedCardReader
 from kiosk.peripherals.sim_printer import SimulatedPrinter
 
 
+def _pcsc(config: Peripherals) -> BaseDevice:
+    from kiosk.peripherals.pcsc.reader import PcscCardReader
+
+    return PcscCardReader("card_reader", config.card_reader.reader, config.card_reader.contactless_reader)
+
+
+def _sam(config: Peripherals) -> BaseDevice:
+    from kiosk.peripherals.sam.reader import SamIdReader
+
+    return SamIdReader("id_reader", config.id_reader.port, config.id_reader.baud)
+
+
 def build_devices(config: Peripherals, data_dir: Path) -> dict[str, BaseDevice]:
-    devices: dict[str, BaseDevice] = {}
-    reader = config.card_reader
-    devices["card_reader"] = (
-        SimulatedCardReader("card_reader") if reader.driver == "simulated" else Unconfigured("card_reader")
-    )
-    camera = config.camera
-    devices["camera"] = (
-        SimulatedCamera("camera", camera.width, camera.height)
-        if camera.driver == "simulated"
-        else Unconfigured("camera")
-    )
     printer = config.printer
-    devices["printer"] = (
-        SimulatedPrinter("printer", data_dir / "printed", printer.paper_width_mm, Level(printer.paper))
-        if printer.driver == "simulated"
-        else Unconfigured("printer")
-    )
-    return devices
+    makers: dict[str, dict[str, Callable[[], BaseDevice]]] = {
+        "card_reader": {"simulated": lambda: SimulatedCardReader("card_reader"), "pcsc": lambda: _pcsc(config)},
+        "id_reader": {"simulated": lambda: SimulatedCardReader("id_reader"), "sam": lambda: _sam(config)},
+        "camera": {"simulated": lambda: SimulatedCamera("camera", config.camera.width, config.camera.height)},
+        "printer": {
+            "simulated": lambda: SimulatedPrinter(
+                "printer", data_dir / "printed", printer.paper_width_mm, Level(printer.paper)
+            )
+        },
+    }
+    drivers = {
+        "card_reader": config.card_reader.driver,
+        "id_reader": config.id_reader.driver,
+        "camera": config.camera.driver,
+        "printer": printer.driver,
+    }
+    return {role: makers[role].get(drivers[role], lambda r=role: Unconfigured(r))() for role in makers}

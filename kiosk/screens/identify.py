@@ -8,6 +8,8 @@ from kiosk.core.session import Step
 from kiosk.peripherals.demo_identities import DEMO_CITIZENS
 from kiosk.screens.base import KioskScreen
 
+CARD_ROLES = ("card_reader", "id_reader")  # social security cards (PC/SC), resident ID cards (SAM)
+
 
 class IdentifyScreen(KioskScreen):
     def refresh(self) -> None:
@@ -15,7 +17,7 @@ class IdentifyScreen(KioskScreen):
         self.ids.status.text = self.t("identify.instruction")
 
     def on_device_event(self, event: DeviceEvent) -> None:
-        if event.device != "card_reader" or self.journey.step is not Step.IDENTIFY:
+        if event.device not in CARD_ROLES or self.journey.step is not Step.IDENTIFY:
             return
         if event.kind == "card_inserted":
             self.ids.status.text = self.t("identify.reading")

@@ -358,7 +358,9 @@ def test_selftest_json_with_the_default_config() -> None:
     report = json.loads(result.stdout)
     assert report["ok"] is True
     devices = report["devices"]
-    assert set(devices) == {"card_reader", "camera", "printer"}
+    assert set(devices) == {"card_reader", "id_reader", "camera", "printer"}
+    assert devices["id_reader"]["state"] == "not_configured"  # the demo has one simulated reader for both
+    assert devices["id_reader"]["fixed_by"] == "configuration"
     for role in ("card_reader", "camera", "printer"):
         assert devices[role]["state"] == "ready", (role, devices[role])
         assert devices[role]["driver"] == "simulated"

@@ -1,0 +1,1 @@
+"""The resident ID card reader: a certified SAM module on a serial line (frames, text layouts, driver)."""
