@@ -14,12 +14,14 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # Debian packages: the CJK font (screens and paper), what Kivy's wheel needs for a window
-# (GL/EGL, mtdev), Xvfb for headless runs and the end-to-end tests, Chromium for web pages.
-APT_RUNTIME=(python3 python3-venv python3-dev gcc fonts-noto-cjk libgl1 libegl1 libgles2 libmtdev1 xvfb xauth)
+# (GL/EGL, mtdev), Xvfb for headless runs and the end-to-end tests, Chromium for web pages,
+# pcscd for PC/SC card readers (libpcsclite-dev and swig build pyscard, which has no wheel).
+APT_RUNTIME=(python3 python3-venv python3-dev gcc fonts-noto-cjk libgl1 libegl1 libgles2 libmtdev1 xvfb xauth
+  pcscd libpcsclite-dev swig)
 if ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; then
   $SUDO apt-get update -qq  # a fresh image has no package lists: nothing would have a candidate
 fi
-APT_TEST=()
+APT_TEST=(vsmartcard-vpcd)  # the virtual card reader driver: tests only, never on a terminal
 # Debian ships Chromium as a deb; Ubuntu only as a snap, which the one test that needs it skips.
 if apt-cache policy chromium 2>/dev/null | grep -q "Candidate: [0-9]"; then APT_TEST+=(chromium); fi
 
@@ -35,6 +37,13 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# vpcd's package enables itself for the system pcscd, listening on every interface. Our tests
+# give their own pcscd its own reader.conf, so the system-wide entry is never wanted.
+if [ -f /etc/reader.conf.d/vpcd ]; then
+  echo "setup: removing /etc/reader.conf.d/vpcd (it would open a card reader port on every interface)"
+  $SUDO rm -f /etc/reader.conf.d/vpcd
 fi
 
 PYTHON="${PYTHON:-python3}"

@@ -65,3 +65,6 @@ def env_with_display(display: str) -> dict[str, str]:
     env["DISPLAY"] = display
     env.pop("SDL_VIDEODRIVER", None)
     return env
+
+
+from tests.support.pcsc_fixtures import *  # noqa: E402, F403 - real pcscd + vpcd fixtures

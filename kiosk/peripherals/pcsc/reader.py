@@ -3,9 +3,10 @@
 Why not pyscard's CardMonitor: it stops for good when pcscd answers NO_SERVICE (a restart).
 Instead one thread runs SCardGetStatusChange over the readers plus the PnP notification, and
 on any service error releases its context and establishes a new one with backoff, so the reader
-is back within about a second of pcscd returning. Each card read runs on a context of its own,
-under the device watchdog: a transmit that hangs is abandoned with its context, and the monitor
-goes on. A read counts only if the card was not swapped meanwhile (event counter and ATR).
+is back within about a second of pcscd returning. Card reads run in a child process
+(pcsc/worker.py) that is killed when a read overruns: a hung transmit would otherwise freeze every
+PC/SC call of this process. A read counts only if the card was not swapped meanwhile (event
+counter and ATR, checked in the child).
 """
 
 from __future__ import annotations
@@ -21,8 +22,7 @@ from kiosk.core.devices import Cancel, DeviceState, FixedBy
 from kiosk.core.errors import DeviceError, DeviceTimeout
 from kiosk.core.identity import Identity
 from kiosk.peripherals.base import BaseDevice
-from kiosk.peripherals.pcsc.apdu import CardGone
-from kiosk.peripherals.pcsc.social_security import read_social_security
+from kiosk.peripherals.pcsc.worker import ReaderFault, ReadWorker
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +30,6 @@ PNP = "\\\\?PnP?\\Notification"
 POLL_MS = 500  # GetStatusChange returns at least this often, to notice close() and new readers
 BACKOFF = (0.05, 0.1, 0.2, 0.4, 0.5)  # re-establishing the context after pcscd went away
 READ_TIMEOUT_S = 5.0
-
-
-class ReaderFault(DeviceError):
-    code = "card.read_failed"
 
 
 @dataclass
@@ -71,6 +67,8 @@ class PcscCardReader(BaseDevice):
         self._reading: set[str] = set()
         self._last_identity: tuple[Identity | None, DeviceError | None] | None = None
         self._result = threading.Condition(self._lock)
+        self._worker = ReadWorker()
+        self._worker_lock = threading.Lock()
 
     # -- lifecycle --------------------------------------------------------------------------
     def open(self) -> None:
@@ -78,6 +76,8 @@ class PcscCardReader(BaseDevice):
             return
         self._stop.clear()
         self._set_state(DeviceState.UNKNOWN, "card.starting")
+        with self._worker_lock:
+            self._worker.start()  # now, so the first card does not wait for a process to spawn
         self._thread = threading.Thread(target=self._monitor, name=f"{self.name}-monitor", daemon=True)
         self._thread.start()
 
@@ -89,6 +89,8 @@ class PcscCardReader(BaseDevice):
         if self._thread is not None:
             self._thread.join(timeout=3)
             self._thread = None
+        with self._worker_lock:
+            self._worker.stop()
         self._set_state(DeviceState.DISCONNECTED, "device.disconnected")
 
     def card_present(self) -> bool:
@@ -218,10 +220,9 @@ class PcscCardReader(BaseDevice):
         self._set_state(DeviceState.BUSY, "card.reading")
         started = time.monotonic()
         try:
-            identity = self._run(lambda: self._read(reader, counter, atr), self.read_timeout)
+            with self._worker_lock:
+                identity = self._worker.read(reader, counter, atr, self.read_timeout)
         except DeviceError as exc:
-            if isinstance(exc, DeviceTimeout):
-                exc = ReaderFault("the card did not answer", code="card.timeout")
             log.warning("card read on %s failed: %s", reader, exc.code)
             self._set_state(DeviceState.USER_ERROR, exc.code, FixedBy.CITIZEN)
             self._deliver(None, exc)
@@ -241,48 +242,6 @@ class PcscCardReader(BaseDevice):
             self._emit("identity", identity)
         else:
             self._emit("read_failed", error)
-
-    def _read(self, reader: str, counter: int, atr: bytes) -> Identity:
-        """One logical read: own context, exclusive connection, then the swap check."""
-        sc = self._scard
-        hresult, context = sc.SCardEstablishContext(sc.SCARD_SCOPE_USER)
-        if hresult != sc.SCARD_S_SUCCESS:
-            raise ReaderFault("no context for the read", code="card.pcscd_down")
-        try:
-            hresult, card, protocol = sc.SCardConnect(
-                context, reader, sc.SCARD_SHARE_EXCLUSIVE, sc.SCARD_PROTOCOL_T0 | sc.SCARD_PROTOCOL_T1
-            )
-            if hresult in (sc.SCARD_E_NO_SMARTCARD, sc.SCARD_W_REMOVED_CARD, sc.SCARD_E_READER_UNAVAILABLE):
-                raise CardGone("card left before connect")
-            if hresult != sc.SCARD_S_SUCCESS:
-                raise ReaderFault(sc.SCardGetErrorMessage(hresult))
-            try:
-                identity = read_social_security(lambda apdu: self._transmit(card, protocol, apdu))
-            finally:
-                sc.SCardDisconnect(card, sc.SCARD_LEAVE_CARD)
-            self._check_not_swapped(context, reader, counter, atr)
-            return identity
-        finally:
-            sc.SCardReleaseContext(context)
-
-    def _transmit(self, card: int, protocol: int, apdu: bytes) -> bytes:
-        sc = self._scard
-        hresult, response = sc.SCardTransmit(card, protocol, list(apdu))
-        gone = (sc.SCARD_W_REMOVED_CARD, sc.SCARD_E_NO_SMARTCARD, sc.SCARD_W_RESET_CARD, sc.SCARD_E_NOT_TRANSACTED)
-        if hresult in gone:
-            raise CardGone(sc.SCardGetErrorMessage(hresult))
-        if hresult != sc.SCARD_S_SUCCESS:
-            raise ReaderFault(sc.SCardGetErrorMessage(hresult))
-        return bytes(response)
-
-    def _check_not_swapped(self, context: int, reader: str, counter: int, atr: bytes) -> None:
-        sc = self._scard
-        hresult, states = sc.SCardGetStatusChange(context, 0, [(reader, sc.SCARD_STATE_UNAWARE)])
-        if hresult != sc.SCARD_S_SUCCESS:
-            raise CardGone(sc.SCardGetErrorMessage(hresult))
-        _, event_state, now_atr = states[0]
-        if not event_state & sc.SCARD_STATE_PRESENT or event_state >> 16 != counter or bytes(now_atr) != atr:
-            raise CardGone("the card was removed or swapped during the read")
 
     # -- the contract's command -------------------------------------------------------------
     def read_identity(self, timeout: float, cancel: Cancel | None = None) -> Identity:
