@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import shutil
 import sys
 import time
@@ -31,6 +32,7 @@ class Driver:
         self.app = app
         self.out = out
         self.shots: list[str] = []
+        self.slot: Any = None  # the vpcd card slot, when the card goes through real pcscd
         self.log: list[str] = []
 
     @property
@@ -99,12 +101,33 @@ class Driver:
     async def type_text(self, text: str, screen: str = "form") -> None:
         await self.press(*text, screen=screen)
 
+    async def place_card(self) -> None:
+        """The citizen places their card: through vpcd and real pcscd when the test gives a
+        port (E2E_VPCD_PORT), else with the demo control."""
+        port = os.environ.get("E2E_VPCD_PORT")
+        if port is None:
+            await self.tap_id("demo_card_button", "identify")
+            return
+        from tests.support.ssse_records import SocialSecurityIdentity
+        from tests.support.vpcd_card import CardSlot, SocialSecurityCard
+
+        self.slot = CardSlot(int(port))
+        holder = SocialSecurityIdentity(name="王秀英", id_number="11010519491231002X", sex="2")
+        await asyncio.get_running_loop().run_in_executor(None, self.slot.insert, SocialSecurityCard(holder))
+
+    async def lift_card(self) -> None:
+        overlay = self.app.take_card_overlay
+        if self.slot is None:
+            await self.tap(overlay.ids.demo_remove_button)
+        else:
+            await asyncio.get_running_loop().run_in_executor(None, self.slot.remove)
+
     async def take_card(self) -> dict[str, bool]:
         """At the end of a session the kiosk asks for the card still on the reader; lift it."""
         overlay = self.app.take_card_overlay
         await self.wait_for(lambda: overlay._window is not None, "take-your-card reminder", timeout=5)
         await self.shot("take-card")
-        await self.tap(overlay.ids.demo_remove_button)
+        await self.lift_card()
         await self.wait_for(lambda: overlay._window is None, "reminder gone once the card is lifted", timeout=5)
         return {"shown": True, "cards_left": self.app.cards_present()}
 
@@ -122,7 +145,7 @@ class Driver:
         await self.on("guide")
         await self.tap_id("start_button")
         await self.on("identify")
-        await self.tap_id("demo_card_button")
+        await self.place_card()
         return await self.on("form")
 
     async def complete_form(self, form: Any) -> None:
@@ -176,7 +199,7 @@ async def journey(d: Driver) -> dict[str, Any]:
     await d.tap_id("start_button")
     await d.on("identify")
     await d.shot("identify")
-    await d.tap_id("demo_card_button")
+    await d.place_card()
     form = await d.on("form")
     await d.shot("form-from-card")
     secrets = d.secrets()
