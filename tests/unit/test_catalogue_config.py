@@ -18,7 +18,7 @@ from kiosk.core.errors import CatalogueError, ConfigError
 from kiosk.core.guide import guide_sections
 from kiosk.core.identity import CardType, Identity
 from kiosk.core.messages import Messages
-from kiosk.core.paths import PROJECT_ROOT, SERVICES_DIR
+from kiosk.core.paths import CONFIG_DIR, PROJECT_ROOT, SERVICES_DIR
 from kiosk.core.validation import validate
 
 REAL_ITEMS = {"pension-enrol", "flexible-employment", "insurance-certificate", "residence-permit", "senior-card"}
@@ -365,3 +365,10 @@ def test_selftest_json_with_the_default_config() -> None:
         assert devices[role]["state"] == "ready", (role, devices[role])
         assert devices[role]["driver"] == "simulated"
     assert devices["printer"]["consumables"] == {"paper": "ok"}
+
+
+@pytest.mark.parametrize("path", sorted((CONFIG_DIR / "examples").glob("*.toml")), ids=lambda p: p.name)
+def test_example_configurations_are_valid(path: Path) -> None:
+    config = load_config(path)
+    assert config.ui.demo_controls is False  # examples are for real terminals
+    assert config.hall.embedded is False
