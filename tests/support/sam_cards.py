@@ -9,19 +9,9 @@ from __future__ import annotations
 import datetime as dt
 
 from kiosk.core.identity import CardType, Identity
+from kiosk.peripherals.demo_identities import DEMO_CITIZENS
 
-MAINLAND = Identity(
-    card_type=CardType.RESIDENT_ID,
-    name="王秀英",
-    id_number="11010519491231002X",
-    sex="女",
-    ethnicity="汉",
-    birth_date=dt.date(1949, 12, 31),
-    address="北京市朝阳区示范街道幸福里1号楼2单元301室",
-    issuer="北京市公安局朝阳分局",
-    valid_from=dt.date(2015, 3, 1),
-    valid_to=None,  # 长期
-)
+MAINLAND = DEMO_CITIZENS[0]  # the demo's resident ID card: 长期 validity, the GB 11643 example number
 MAINLAND_DATED = Identity(
     card_type=CardType.RESIDENT_ID,
     name="欧阳建国",
