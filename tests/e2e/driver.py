@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 from kiosk.core.config import load_config  # noqa: E402
 from kiosk.core.logctx import configure_logging  # noqa: E402
 from kiosk.kivy_setup import configure_kivy  # noqa: E402
+from kiosk.peripherals.demo_identities import DEMO_CITIZENS  # noqa: E402
 
 
 class Driver:
@@ -293,8 +294,14 @@ async def journey(d: Driver) -> dict[str, Any]:
 
 async def idle(d: Driver) -> dict[str, Any]:
     """Walk away mid-form: the warning counts down, one tap continues; then walk away for good."""
-    await d.on("home")
-    form = await d.to_form("senior-card")
+    home = await d.on("home")
+    await d.tap(home.tile("senior-card"))
+    await d.on("guide")
+    # The card goes down while the citizen reads the guide: the identify screen reads it at once.
+    reader = d.app.kiosk.devices["card_reader"]
+    await asyncio.get_running_loop().run_in_executor(None, reader.insert, DEMO_CITIZENS[0])
+    await d.tap_id("start_button")
+    form = await d.on("form")
     secrets = d.secrets()
     await d.tap(form._rows["mobile"].ids.value_button)
     await d.type_text("139")

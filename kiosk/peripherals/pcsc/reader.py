@@ -203,6 +203,8 @@ class PcscCardReader(BaseDevice):
             self._emit("card_inserted")
             self._start_read(name, counter, atr)
         elif was_present and not present:
+            with self._result:
+                self._last_identity = None  # the holder's data leaves with the card
             self._set_state(DeviceState.READY, "card.place")
             self._emit("card_removed")
 
