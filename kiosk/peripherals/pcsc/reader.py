@@ -65,6 +65,7 @@ class PcscCardReader(BaseDevice):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._reading: set[str] = set()
+        self._wanted: dict[str, tuple[int, bytes]] = {}  # reader → (event counter, ATR) to read
         self._last_identity: tuple[Identity | None, DeviceError | None] | None = None
         self._result = threading.Condition(self._lock)
         self._worker = ReadWorker()
@@ -195,30 +196,50 @@ class PcscCardReader(BaseDevice):
             slot = self._slots.get(name)
             if slot is None:
                 return
+            was_present, old_counter = slot.present, slot.counter
             slot.state = event_state & ~sc.SCARD_STATE_CHANGED
             present = bool(event_state & sc.SCARD_STATE_PRESENT) and not event_state & sc.SCARD_STATE_MUTE
-            was_present, slot.present, slot.atr = slot.present, present, atr if present else b""
+            slot.present, slot.atr = present, atr if present else b""
             counter = slot.counter
-        if present and not was_present:
-            self._emit("card_inserted")
-            self._start_read(name, counter, atr)
-        elif was_present and not present:
+        # A card out and another in between two polls shows only as the event counter moving on.
+        swapped = present and was_present and counter != old_counter
+        if was_present and (not present or swapped):
             with self._result:
                 self._last_identity = None  # the holder's data leaves with the card
             self._set_state(DeviceState.READY, "card.place")
             self._emit("card_removed")
+        if present and (not was_present or swapped):
+            self._emit("card_inserted")
+            self._start_read(name, counter, atr)
 
     # -- reading ----------------------------------------------------------------------------
     def _start_read(self, reader: str, counter: int, atr: bytes) -> None:
         with self._lock:
+            self._wanted[reader] = (counter, atr)  # the newest card in this reader
             if reader in self._reading:
-                return
+                return  # the running read picks the new card up when it ends
             self._reading.add(reader)
-        threading.Thread(
-            target=self._read_and_report, args=(reader, counter, atr), name=f"{self.name}-read", daemon=True
-        ).start()
+        threading.Thread(target=self._read_and_report, args=(reader,), name=f"{self.name}-read", daemon=True).start()
 
-    def _read_and_report(self, reader: str, counter: int, atr: bytes) -> None:
+    def _read_and_report(self, reader: str) -> None:
+        """Read the newest card of `reader` until no newer one arrived during the read."""
+        while True:
+            with self._lock:
+                counter, atr = self._wanted.pop(reader)
+            identity, error = self._read_once(reader, counter, atr)
+            with self._lock:
+                if reader not in self._wanted:  # no newer card: this result stands
+                    self._reading.discard(reader)
+                    break
+            # A newer card came meanwhile: this result is stale (often "removed"): drop it.
+        if identity is not None:
+            self._set_state(DeviceState.READY, "card.present")
+        else:
+            assert error is not None
+            self._set_state(DeviceState.USER_ERROR, error.code, FixedBy.CITIZEN)
+        self._deliver(identity, error)
+
+    def _read_once(self, reader: str, counter: int, atr: bytes) -> tuple[Identity | None, DeviceError | None]:
         self._set_state(DeviceState.BUSY, "card.reading")
         started = time.monotonic()
         try:
@@ -226,15 +247,9 @@ class PcscCardReader(BaseDevice):
                 identity = self._worker.read(reader, counter, atr, self.read_timeout)
         except DeviceError as exc:
             log.warning("card read on %s failed: %s", reader, exc.code)
-            self._set_state(DeviceState.USER_ERROR, exc.code, FixedBy.CITIZEN)
-            self._deliver(None, exc)
-        else:
-            log.info("card read on %s in %.0f ms", reader, (time.monotonic() - started) * 1000)
-            self._set_state(DeviceState.READY, "card.present")
-            self._deliver(identity, None)
-        finally:
-            with self._lock:
-                self._reading.discard(reader)
+            return None, exc
+        log.info("card read on %s in %.0f ms", reader, (time.monotonic() - started) * 1000)
+        return identity, None
 
     def _deliver(self, identity: Identity | None, error: DeviceError | None) -> None:
         with self._result:
