@@ -237,7 +237,18 @@ class PcscCardReader(BaseDevice):
         else:
             assert error is not None
             self._set_state(DeviceState.USER_ERROR, error.code, FixedBy.CITIZEN)
-        self._deliver(identity, error)
+        # Checked last, right before delivery (listeners of the state above may take time):
+        # an identity must never arrive after its card has left or been replaced. A failure
+        # holds no personal data and is what tells the citizen to place the card again.
+        if error is not None or self._still_in(reader, counter):
+            self._deliver(identity, error)
+        else:
+            log.info("card read on %s dropped: the card left before it was delivered", reader)
+
+    def _still_in(self, reader: str, counter: int) -> bool:
+        with self._lock:
+            slot = self._slots.get(reader)
+            return slot is not None and slot.present and slot.counter == counter
 
     def _read_once(self, reader: str, counter: int, atr: bytes) -> tuple[Identity | None, DeviceError | None]:
         self._set_state(DeviceState.BUSY, "card.reading")
