@@ -201,8 +201,13 @@ class PcscCardReader(BaseDevice):
             present = bool(event_state & sc.SCARD_STATE_PRESENT) and not event_state & sc.SCARD_STATE_MUTE
             slot.present, slot.atr = present, atr if present else b""
             counter = slot.counter
-        # A card out and another in between two polls shows only as the event counter moving on.
-        swapped = present and was_present and counter != old_counter
+        # A card out and another in between two polls shows only as the event counter moving on
+        # by two (out, in). By one: pcscd writes PRESENT before it counts the insertion, so we may
+        # have seen the card with the old counter: same card, read again with the right one.
+        moved = (counter - old_counter) & 0xFFFF if present and was_present else 0
+        swapped = moved >= 2
+        if moved == 1:
+            self._start_read(name, counter, atr)
         if was_present and (not present or swapped):
             with self._result:
                 self._last_identity = None  # the holder's data leaves with the card
