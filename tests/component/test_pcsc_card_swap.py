@@ -1,7 +1,7 @@
 """Cards replacing cards, and what pcscd shows in between: bugs the soak work found in the driver.
 
 1 and 2 failed against the driver as of 7342e45 and pass since 2ad9d72; 3 failed at 2ad9d72 and
-passes since 997c86a; 4 fails at 997c86a (the last test).
+passes since 997c86a; 4 failed at 997c86a (and, differently, at 7342e45) and passes since e14e6f0.
 
 1. A card swapped while the monitor thread is busy. The monitor compared only "present now"
 with "present before". If one card leaves and another arrives between two of its
