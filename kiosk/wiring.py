@@ -31,9 +31,6 @@ class Kiosk:
     journey: Journey
     embedded_hall: object | None = None
 
-    def device(self, role: str) -> BaseDevice:
-        return self.devices[role]
-
     def close(self) -> None:
         for device in self.devices.values():
             device.close()

@@ -33,6 +33,7 @@ class SimulatedCamera(BaseDevice):
         self._count = itertools.count(1)
         self._lock_capture = threading.Lock()
         self._disconnected = False
+        self._preview: Frame | None = None
         font_path = str(collection())
         self._font_big = ImageFont.truetype(font_path, 64, index=SC_INDEX)
         self._font = ImageFont.truetype(font_path, 36, index=SC_INDEX)
@@ -79,7 +80,9 @@ class SimulatedCamera(BaseDevice):
     def preview(self, timeout: float) -> Frame:
         def grab() -> Frame:
             self._check()
-            return self._jpeg(self._scene(self._page(0), self.preview_size), quality=70)
+            if self._preview is None:  # the plate does not change: draw it once, not 4× a second
+                self._preview = self._jpeg(self._scene(self._page(0), self.preview_size), quality=70)
+            return self._preview
 
         return self._run(grab, timeout)
 
