@@ -119,16 +119,55 @@ class CardReader(Device, Protocol):
 
 @dataclass(frozen=True)
 class Frame:
-    """One camera image as encoded bytes, with its size."""
+    """One camera image as encoded bytes, with its size.
+
+    For a captured page, `dpi` is the effective resolution the sensor gave on the page
+    (pixels per inch of paper before scaling to the output size); 0 when not known.
+    """
 
     jpeg: bytes
     width: int
     height: int
+    dpi: float = 0.0
+
+
+@dataclass(frozen=True)
+class PageView:
+    """What the materials screen draws several times a second while a page is on the plate."""
+
+    preview: Frame  # a small JPEG of the whole scene
+    outline: tuple[tuple[float, float], ...]  # page corners as 0..1 of the preview, clockwise from top-left; ()
+    advice: str  # message code of the guidance: "doc.place_page", "doc.glare", "doc.hold_still", "doc.ready", …
+    ready: bool  # every quality gate passed and the page has been steady long enough: capture now
+
+
+@dataclass(frozen=True)
+class CodeRead:
+    """A code read from the camera: the raw bytes are kept, the text is decoded from them."""
+
+    raw: bytes
+    text: str  # decoded honouring ECI, else UTF-8, else GB18030; "" if none of them fits
+    format: str  # "QRCode", "Code128", "PDF417", "DataMatrix"
+    encoding: str  # how `text` was decoded: "eci:utf-8", "utf-8", "gb18030", "" …
+
+    def __repr__(self) -> str:  # a code may carry an ID number
+        return f"CodeRead({self.format}, {len(self.raw)} bytes)"
+
+
+CAMERA_OWNERS = frozenset({"materials", "scan", "video_call"})
 
 
 class Camera(Device, Protocol):
-    def preview(self, timeout: float) -> Frame: ...
-    def capture(self, timeout: float, cancel: Cancel | None = None) -> Frame: ...
+    """One owner at a time; commands from anyone but the owner raise DeviceError camera.in_use."""
+
+    def claim(self, owner: str) -> Callable[[], None]: ...  # returns release
+    def watch_page(self, timeout: float) -> PageView: ...
+    def capture(
+        self, timeout: float, cancel: Cancel | None = None, size_mm: tuple[float, float] = (210, 297), bw: bool = False
+    ) -> Frame: ...
+    def scan_code(
+        self, timeout: float, cancel: Cancel | None = None, formats: frozenset[str] = frozenset()
+    ) -> CodeRead: ...
 
 
 @dataclass(frozen=True)
