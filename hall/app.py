@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from fastapi import FastAPI, Header, Query, Request, Response
@@ -41,12 +41,15 @@ from hall.store import RECEIPT_PATTERN, ConflictError, PageUpload, StagedFile, S
 log = logging.getLogger("hall")
 access_log = logging.getLogger("hall.access")
 
-# `<material_id>/<page>.jpg`, pages counted from 1
-_PAGE_NAME = re.compile(r"^(?P<material>[^/]{1,128})/(?P<page>[1-9][0-9]{0,3})\.jpg$")
+# `<material_id>/<page>.jpg`, pages counted from 1, and optionally `<material_id>/document.pdf`:
+# all of a material's pages as one PDF, stored as page 0.
+_PAGE_NAME = re.compile(r"^(?P<material>[^/]{1,128})/(?:(?P<page>[1-9][0-9]{0,3})\.jpg|(?P<pdf>document\.pdf))$")
+PDF_PAGE = 0
 
 ReceiptNo = Annotated[str, Field(pattern=RECEIPT_PATTERN)]
 Ident = Annotated[str, Field(min_length=1, max_length=128)]
 TerminalId = Annotated[str, Field(min_length=1, max_length=64)]
+AppointmentCode = Annotated[str, Field(pattern=r"^[A-Z0-9]{4,32}$")]
 
 
 # -- request bodies ---------------------------------------------------------------------------
@@ -80,6 +83,7 @@ class Application(BaseModel):
     applicant: Applicant
     form: dict[str, str]
     materials: list[Material]
+    appointment: AppointmentCode | None = None  # the code the citizen showed, if they came by appointment
 
     @field_validator("submitted_at")
     @classmethod
@@ -105,6 +109,22 @@ class Rating(BaseModel):
     level: StrictInt = Field(ge=1, le=5)  # 5 非常满意 … 1 非常不满意
     reasons: list[Annotated[str, Field(max_length=100)]] = Field(default_factory=list, max_length=20)
     comment: str = Field(default="", max_length=500)
+
+
+class Appointment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: AppointmentCode
+    kind: Literal["appointment", "prereview"]
+    item_id: Ident
+    slot: str = ""
+
+    @field_validator("slot")
+    @classmethod
+    def _iso_slot(cls, value: str) -> str:
+        if value:
+            dt.datetime.fromisoformat(value)
+        return value
 
 
 # -- errors -----------------------------------------------------------------------------------
@@ -270,6 +290,22 @@ def create_app(db_url: str, documents_dir: Path) -> FastAPI:
         items, total = store.ratings(receipt_no, limit, offset)
         return {"items": items, "total": total, "limit": limit, "offset": offset}
 
+    @app.post("/v1/appointments", status_code=201)
+    def add_appointment(appointment: Appointment) -> JSONResponse:
+        """From the hall's booking / pre-review system: a code a citizen may show at a terminal."""
+        try:
+            outcome = store.add_appointment(appointment.model_dump())
+        except ConflictError:
+            raise ApiError(409, "hall.conflict", "this code is taken by a different appointment") from None
+        return JSONResponse(appointment.model_dump(), status_code=201 if outcome == "created" else 200)
+
+    @app.get("/v1/appointments/{code}")
+    def get_appointment(code: str) -> dict[str, Any]:
+        found = store.appointment(code)
+        if found is None:
+            raise ApiError(404, "hall.not_found", "no such appointment")
+        return found
+
     app.include_router(pages_router)  # the citizen's progress page, /progress/<receipt_no>
     return app
 
@@ -292,10 +328,15 @@ def _match_pages(application: Application, uploads: list[UploadFile]) -> dict[tu
     for upload in uploads:
         match = _PAGE_NAME.match(upload.filename or "")
         if match is None:
-            raise ApiError(400, "hall.invalid", "page file names must be <material_id>/<page>.jpg")
-        key = (match["material"], int(match["page"]))
+            raise ApiError(
+                400, "hall.invalid", "file names must be <material_id>/<page>.jpg or <material_id>/document.pdf"
+            )
+        key = (match["material"], PDF_PAGE if match["pdf"] else int(match["page"]))
         if key in keyed:
             raise ApiError(400, "hall.invalid", f"page {key[0]}/{key[1]} sent twice")
+        if key[1] == PDF_PAGE and (key[0], 1) in declared:
+            keyed[key] = upload  # a PDF is optional; when sent, it is for a material with pages
+            continue
         if key not in declared:
             raise ApiError(400, "hall.invalid", f"page {key[0]}/{key[1]} is not declared in materials")
         keyed[key] = upload
@@ -318,12 +359,12 @@ def _store_application(
             staged.append(file)
             if file.size == 0:
                 raise ApiError(400, "hall.invalid", f"page {material_id}/{page} is empty")
-            content_type = upload.content_type or ""
+            content_type = "application/pdf" if page == PDF_PAGE else upload.content_type or ""
             pages.append(
                 PageUpload(
                     material_id,
                     page,
-                    content_type if content_type.startswith("image/") else "image/jpeg",
+                    content_type if content_type.startswith(("image/", "application/pdf")) else "image/jpeg",
                     file,
                 )
             )

@@ -45,6 +45,7 @@ applications = sa.Table(
     sa.Column("applicant", sa.JSON, nullable=False),
     sa.Column("form", sa.JSON, nullable=False),
     sa.Column("materials", sa.JSON, nullable=False),
+    sa.Column("appointment", sa.String(32), nullable=True),  # the appointment code it was made under
     # SHA-256 over the application and its page hashes: tells a retry from a different submission.
     sa.Column("fingerprint", sa.String(64), nullable=False),
 )
@@ -98,6 +99,19 @@ ratings = sa.Table(
 )
 
 
+appointments = sa.Table(
+    "appointments",
+    metadata,
+    # Made by the hall's booking or pre-review (预审) system; the terminal looks them up by the code
+    # the citizen shows. No personal data: anyone holding the code may see what it is for.
+    sa.Column("code", sa.String(32), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # "appointment" | "prereview"
+    sa.Column("item_id", sa.String(128), nullable=False),
+    sa.Column("slot", sa.String(40), nullable=False, default=""),  # booked time, ISO-8601; "" for pre-review
+    sa.Column("created_at", sa.String(40), nullable=False),
+)
+
+
 class ConflictError(Exception):
     """The key (receipt number, rating session) is taken by different content."""
 
@@ -126,7 +140,21 @@ def make_engine(db_url: str) -> Engine:
             cur.close()
 
     metadata.create_all(engine)
+    _add_missing_columns(engine)
     return engine
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """create_all makes missing tables, not missing columns: add nullable ones a newer version
+    brought, so an existing hall database keeps working (a real migration tool is issue 6's)."""
+    inspector = sa.inspect(engine)
+    with engine.begin() as conn:
+        for table in metadata.sorted_tables:
+            present = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in present and column.nullable:
+                    kind = column.type.compile(engine.dialect)
+                    conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
 
 @dataclass(frozen=True)
@@ -241,6 +269,7 @@ class Store:
                         applicant=application["applicant"],
                         form=application["form"],
                         materials=application["materials"],
+                        appointment=application.get("appointment"),
                         fingerprint=fingerprint,
                     )
                 )
@@ -305,6 +334,7 @@ class Store:
             "form": row.form,
             "applicant": row.applicant,
             "materials": row.materials,
+            "appointment": row.appointment,
             "documents": [
                 {
                     "material_id": d.material_id,
@@ -436,3 +466,26 @@ class Store:
                 sa.select(ratings).where(*where).order_by(ratings.c.id.desc()).limit(limit).offset(offset)
             ).all()
         return [dict(r._mapping) for r in rows], total
+
+    # -- appointments -------------------------------------------------------------------------
+
+    def add_appointment(self, appointment: dict[str, Any]) -> Literal["created", "duplicate"]:
+        """Register a code; the same code again with the same content is a retry."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(appointments.insert().values(**appointment, created_at=utc_now()))
+            return "created"
+        except IntegrityError:
+            stored = self.appointment(appointment["code"])
+            if stored is None or any(stored[k] != v for k, v in appointment.items()):
+                raise ConflictError(appointment["code"]) from None
+            return "duplicate"
+
+    def appointment(self, code: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(appointments.c.code, appointments.c.kind, appointments.c.item_id, appointments.c.slot).where(
+                    appointments.c.code == code
+                )
+            ).first()
+        return dict(row._mapping) if row else None

@@ -63,6 +63,9 @@ class Material(Strict):
     notes: str = ""
     common_mistakes: list[str] = []
     condition: str = ""  # when only some applicants need it ("委托代办时提供")
+    # The page's size (width, height in mm, either orientation): photos are corrected to it.
+    size_mm: tuple[Annotated[float, Field(ge=20, le=600)], Annotated[float, Field(ge=20, le=600)]] = (210.0, 297.0)
+    black_white: bool = False  # text-only pages: black-and-white is smaller and reads better
 
     @model_validator(mode="after")
     def _pages_fit(self) -> Material:

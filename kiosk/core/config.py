@@ -53,9 +53,24 @@ class IdReader(Strict):
 
 
 class Camera(Strict):
-    driver: Literal["simulated", "none"] = "simulated"
+    """The fixed document camera over the base plate; it also reads codes held up to it."""
+
+    driver: Literal["simulated", "opencv", "none"] = "simulated"
+    device: str = "0"  # opencv: an index, a path (/dev/video2) or part of the camera's name
     width: int = Field(default=1920, ge=320, le=7680)
     height: int = Field(default=1080, ge=240, le=4320)
+    fps: int = Field(default=15, ge=1, le=60)
+    playlist: list[str] = []  # simulated: video files or image sequences to play; [] = drawn demo pages
+    sharpness_floor: float = Field(default=0.0, ge=0)  # below this a page is never sharp enough (per device)
+
+
+class Codes(Strict):
+    """What the camera's code reader acts on. Anything else is shown and not acted on."""
+
+    decoder: Literal["zxing", "pyzbar"] = "zxing"  # pyzbar: the baseline, for comparison only
+    appointment_pattern: str = r"^YY\d{14}$"
+    prereview_pattern: str = r"^YS\d{14}$"
+    elicence_hosts: list[str] = []  # e-licence links are followed only to these hosts (and subdomains)
 
 
 class Printer(Strict):
@@ -89,6 +104,7 @@ class KioskConfig(Strict):
     terminal: Terminal
     hall: Hall
     peripherals: Peripherals = Peripherals()
+    codes: Codes = Codes()
     ui: UI = UI()
     storage: Storage = Storage()
 

@@ -31,6 +31,7 @@ import requests
 
 from kiosk.core.errors import HallError
 
+PDF_NAME = "document.pdf"  # a material's PDF, beside its pages: <material_id>/document.pdf
 log = logging.getLogger("kiosk.hall")
 
 
@@ -85,14 +86,20 @@ class HallClient:
             return False
 
     def submit(
-        self, application: dict[str, Any], pages: list[tuple[str, int, bytes]], session_id: str = ""
+        self,
+        application: dict[str, Any],
+        pages: list[tuple[str, int, bytes]],
+        session_id: str = "",
+        pdfs: list[tuple[str, bytes]] | None = None,
     ) -> dict[str, Any]:
-        """Send an application with its pages (material_id, page from 1, JPEG bytes).
+        """Send an application with its pages (material_id, page from 1, JPEG bytes) and, optionally,
+        one PDF per material (material_id, PDF bytes).
 
         Safe to repeat: the hall answers a resubmission of the same content with the stored record
         (200 instead of 201). Returns {"receipt_no", "state", "received_at"}.
         """
         files = [("pages", (f"{material_id}/{page}.jpg", data, "image/jpeg")) for material_id, page, data in pages]
+        files += [("pages", (f"{material_id}/{PDF_NAME}", data, "application/pdf")) for material_id, data in pdfs or []]
         response = self._send(
             "POST",
             "/v1/applications",
@@ -127,6 +134,11 @@ class HallClient:
             params={"receipt_no": receipt_no, "id_tail": id_tail},
         )
         return self._json(response, "progress")
+
+    def appointment(self, code: str, session_id: str = "") -> dict[str, Any]:
+        """An appointment or pre-review code: {"code", "kind", "item_id", "slot"}; hall.not_found if unknown."""
+        response = self._send("GET", f"/v1/appointments/{_seg(code)}", op="appointment", session_id=session_id)
+        return self._json(response, "appointment")
 
     def rate(self, rating: dict[str, Any], session_id: str = "") -> dict[str, Any]:
         """Send a 好差评 rating. Returns {"id", "received_at"}. Safe to repeat for the same session."""

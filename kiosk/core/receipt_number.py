@@ -54,6 +54,13 @@ class ReceiptNumbers:
         except (FileNotFoundError, ValueError):
             return {}
 
+    def last(self, today: dt.date | None = None) -> str | None:
+        """The number handed out most recently today, if any."""
+        day = today or dt.date.today()
+        with self._lock:
+            sequence = self._read().get(day.isoformat(), 0)
+        return format_number(self.terminal_id, day, sequence) if sequence else None
+
     def next(self, today: dt.date | None = None) -> str:
         day = today or dt.date.today()
         with self._lock:

@@ -372,3 +372,37 @@ def test_documents_dir_holds_no_leftover_temporary_files(client: HallClient, tmp
     with pytest.raises(HallError):
         client.submit(make_application("T0001-20240501-0002-K"), [*make_pages()[:2], ("hukou_book", 1, b"")])
     assert os.listdir(tmp_path / "documents" / "tmp") == []
+
+
+def test_appointments_are_looked_up_by_code_and_carried_by_the_application(
+    client: HallClient, hall: EmbeddedHall
+) -> None:
+    appointment = {"code": "YY20261124000001", "kind": "appointment", "item_id": "hukou.transfer", "slot": ""}
+    url = client.base_url + "/v1/appointments"
+    assert requests.post(url, json=appointment, timeout=5).status_code == 201
+    assert requests.post(url, json=appointment, timeout=5).status_code == 200  # a retry
+    changed = {**appointment, "item_id": "other"}
+    assert requests.post(url, json=changed, timeout=5).status_code == 409
+    assert requests.post(url, json={**appointment, "code": "bad code"}, timeout=5).status_code == 400
+    assert client.appointment("YY20261124000001") == appointment
+    with pytest.raises(HallError) as caught:
+        client.appointment("YY20261124000002")
+    assert caught.value.code == "hall.not_found"
+    client.submit(make_application(appointment="YY20261124000001"), make_pages())
+    assert client.application("T0001-20240501-0001-K")["appointment"] == "YY20261124000001"
+
+
+def test_an_older_database_gains_the_new_nullable_columns(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    from hall.store import Store
+
+    db = tmp_path / "old.db"
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.begin() as conn:  # the applications table as the first release made it
+        conn.execute(sa.text("CREATE TABLE applications (receipt_no VARCHAR(40) PRIMARY KEY, materials JSON)"))
+    engine.dispose()
+    store = Store(f"sqlite:///{db}", tmp_path / "docs")
+    columns = {c["name"] for c in sa.inspect(store.engine).get_columns("applications")}
+    store.dispose()
+    assert "appointment" in columns
