@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 from typing import cast
 from urllib.parse import urlsplit
 
+import requests
+
 from kiosk.core.catalogue import Catalogue, load_catalogue
+from kiosk.core.code_kinds import CodeRules
 from kiosk.core.config import KioskConfig
 from kiosk.core.devices import DeviceState, Printer
 from kiosk.core.hall_client import HallClient
 from kiosk.core.journey import Journey, Terminal
 from kiosk.core.messages import PRIMARY, Messages
-from kiosk.core.receipt_number import ReceiptNumbers
+from kiosk.core.receipt_number import ReceiptNumbers, format_number
 from kiosk.core.session import IdleWatch
 from kiosk.peripherals.base import BaseDevice
 from kiosk.peripherals.factory import build_devices
 
 log = logging.getLogger(__name__)
+# The embedded (demo) hall knows this appointment, so the demo can show scanning one.
+DEMO_APPOINTMENT = {"code": "YY20260101000001", "kind": "appointment", "item_id": "residence-permit", "slot": ""}
 
 
 @dataclass
@@ -30,6 +36,14 @@ class Kiosk:
     hall: HallClient
     journey: Journey
     embedded_hall: object | None = None
+
+    def demo_code(self, kind: str) -> str:
+        """What the demo's "show a code" controls hold up to the simulated camera."""
+        if kind == "appointment":
+            return DEMO_APPOINTMENT["code"]
+        journey = self.journey
+        last = journey.numbers.last()
+        return journey.terminal.progress_url + (last or format_number(journey.terminal.id, dt.date.today(), 1))
 
     def close(self) -> None:
         for device in self.devices.values():
@@ -54,6 +68,7 @@ def start_embedded_hall(config: KioskConfig) -> object:
         documents_dir=hall_dir / "documents",
     )
     hall.start()
+    requests.post(f"{hall.url}/v1/appointments", json=DEMO_APPOINTMENT, timeout=10).raise_for_status()
     return hall
 
 
@@ -82,5 +97,11 @@ def build(config: KioskConfig, *, start_hall: bool = True, open_devices: bool = 
             progress_url=f"{hall_url}/progress/",
         ),
         idle=IdleWatch(config.ui.idle_timeout_s, config.ui.idle_warning_s),
+        code_rules=CodeRules(
+            progress_url=f"{hall_url}/progress/",
+            appointment_pattern=config.codes.appointment_pattern,
+            prereview_pattern=config.codes.prereview_pattern,
+            elicence_hosts=tuple(config.codes.elicence_hosts),
+        ),
     )
     return Kiosk(config, messages, catalogue, devices, hall, journey, embedded)

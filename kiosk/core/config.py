@@ -61,13 +61,13 @@ class Camera(Strict):
     height: int = Field(default=1080, ge=240, le=4320)
     fps: int = Field(default=15, ge=1, le=60)
     playlist: list[str] = []  # simulated: video files or image sequences to play; [] = drawn demo pages
-    sharpness_floor: float = Field(default=0.0, ge=0)  # below this a page is never sharp enough (per device)
+    sharpness_floor: float = Field(default=0.15, ge=0, le=1)  # below this a page is never sharp enough (per lens)
+    code_decoder: Literal["zxing", "pyzbar"] = "zxing"  # pyzbar: the baseline, for comparison only
 
 
 class Codes(Strict):
     """What the camera's code reader acts on. Anything else is shown and not acted on."""
 
-    decoder: Literal["zxing", "pyzbar"] = "zxing"  # pyzbar: the baseline, for comparison only
     appointment_pattern: str = r"^YY\d{14}$"
     prereview_pattern: str = r"^YS\d{14}$"
     elicence_hosts: list[str] = []  # e-licence links are followed only to these hosts (and subdomains)

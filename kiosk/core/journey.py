@@ -16,12 +16,14 @@ from typing import Any, Protocol
 
 from kiosk.core import papers
 from kiosk.core.catalogue import Catalogue, Material, ServiceItem
-from kiosk.core.devices import Frame, Printer, PrintResult
+from kiosk.core.code_kinds import Classified, CodeKind, CodeRules, classify
+from kiosk.core.devices import CodeRead, Frame, Printer, PrintResult
 from kiosk.core.documents import Document
 from kiosk.core.errors import HallError, SessionError
 from kiosk.core.identity import Identity
 from kiosk.core.logctx import set_session
 from kiosk.core.messages import Messages
+from kiosk.core.pdf import PdfPage, pdf_from_jpegs
 from kiosk.core.receipt_number import ReceiptNumbers
 from kiosk.core.session import EndReason, IdlePhase, IdleWatch, Page, Session, Step
 from kiosk.core.validation import normalise, validate
@@ -34,10 +36,15 @@ RATING_LEVELS = (5, 4, 3, 2, 1)  # 非常满意 … 非常不满意, as 好差�
 
 class Hall(Protocol):
     def submit(
-        self, application: dict[str, Any], pages: list[tuple[str, int, bytes]], session_id: str = ""
+        self,
+        application: dict[str, Any],
+        pages: list[tuple[str, int, bytes]],
+        session_id: str = "",
+        pdfs: list[tuple[str, bytes]] | None = None,
     ) -> dict[str, Any]: ...
     def rate(self, rating: dict[str, Any], session_id: str = "") -> dict[str, Any]: ...
     def progress(self, receipt_no: str, id_tail: str, session_id: str = "") -> dict[str, Any]: ...
+    def appointment(self, code: str, session_id: str = "") -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,7 @@ class Submission:
 
     application: dict[str, Any]
     pages: list[tuple[str, int, bytes]]
+    pdfs: list[tuple[str, bytes]]  # one PDF of all its pages per material, for the hall's case file
 
 
 class Journey:
@@ -67,6 +75,7 @@ class Journey:
         messages: Messages,
         terminal: Terminal,
         idle: IdleWatch,
+        code_rules: CodeRules | None = None,
         now: Callable[[], dt.datetime] = dt.datetime.now,
     ) -> None:
         self.catalogue = catalogue
@@ -76,6 +85,7 @@ class Journey:
         self.messages = messages
         self.terminal = terminal
         self.idle = idle
+        self.code_rules = code_rules or CodeRules(progress_url=terminal.progress_url)
         self._now = now
         self.listeners: list[Callable[[Session], None]] = []
         self.session = self._fresh()
@@ -130,6 +140,36 @@ class Journey:
     def open_query(self) -> None:
         self.session.go(Step.QUERY)
 
+    # -- codes held up to the camera ----------------------------------------------------------
+    def open_scan(self) -> None:
+        self.session.go(Step.SCAN)
+
+    def read_code(self, read: CodeRead) -> Classified:
+        """What a code is. Only our receipts and the hall's appointment codes lead anywhere from
+        the scan screen; anything else is shown and not acted on."""
+        found = classify(read, self.code_rules)
+        log.info("session %s: code read: %s %s", self.session.session_id, read.format, found.kind.value)
+        return found
+
+    def follow_receipt(self, found: Classified) -> None:
+        """A receipt QR: on to the progress query with its number filled in."""
+        if found.kind is not CodeKind.RECEIPT:
+            raise SessionError(found.kind.value, code="scan.not_actionable")
+        self.session.query_receipt = found.value
+        self.session.go(Step.QUERY)
+
+    def lookup_appointment(self, found: Classified) -> dict[str, Any]:
+        """Blocking: what the hall booked under this code (hall.not_found if it knows none)."""
+        if found.kind not in (CodeKind.APPOINTMENT, CodeKind.PREREVIEW):
+            raise SessionError(found.kind.value, code="scan.not_actionable")
+        return self.hall.appointment(found.value, session_id=self.session.session_id)
+
+    def open_appointment(self, appointment: dict[str, Any]) -> ServiceItem:
+        """UI thread: the booked item's guide; the code goes with the application."""
+        item = self.open_item(str(appointment["item_id"]))
+        self.session.appointment = str(appointment["code"])
+        return item
+
     def open_help(self) -> None:
         if self.session.step is not Step.HELP:
             self.session.go(Step.HELP)
@@ -144,7 +184,7 @@ class Journey:
         step = self.session.step
         if step is Step.REVIEW and self.frozen:
             raise SessionError("submission attempted", code="review.frozen")
-        if step in (Step.GUIDE, Step.QUERY):
+        if step in (Step.GUIDE, Step.QUERY, Step.SCAN):
             self.end(EndReason.CANCELLED)
         elif step is Step.FORM:
             self.session.go(Step.IDENTIFY if self.item.needs_card else Step.GUIDE)
@@ -283,11 +323,25 @@ class Journey:
                 if self.page_count(m.id)
             ],
         }
-        return Submission(application, pages)
+        if self.session.appointment:
+            application["appointment"] = self.session.appointment
+        pdfs = [
+            (
+                m.id,
+                pdf_from_jpegs(
+                    [PdfPage(bytes(p.jpeg), p.width, p.height, m.size_mm) for p in self.session.pages[m.id]]
+                ),
+            )
+            for m in item.materials
+            if self.page_count(m.id)
+        ]
+        return Submission(application, pages, pdfs)
 
     def send_submission(self, submission: Submission) -> dict[str, Any]:
         """Blocking: hand the application to the hall."""
-        return self.hall.submit(submission.application, submission.pages, session_id=self.session.session_id)
+        return self.hall.submit(
+            submission.application, submission.pages, session_id=self.session.session_id, pdfs=submission.pdfs
+        )
 
     def finish_submit(self, error: HallError | None) -> None:
         """UI thread: the hall answered (error None) or could not take it (back to review, data kept)."""

@@ -32,6 +32,7 @@ class Step(StrEnum):
     RECEIPT = "receipt"
     RATING = "rating"
     QUERY = "query"
+    SCAN = "scan"  # a code held up to the camera: receipt QR, appointment or pre-review code
     HELP = "help"
     ENDED = "ended"
 
@@ -45,7 +46,7 @@ class EndReason(StrEnum):
 
 
 TRANSITIONS: dict[Step, frozenset[Step]] = {
-    Step.HOME: frozenset({Step.GUIDE, Step.QUERY, Step.HELP}),
+    Step.HOME: frozenset({Step.GUIDE, Step.QUERY, Step.SCAN, Step.HELP}),
     Step.GUIDE: frozenset({Step.IDENTIFY, Step.FORM, Step.HELP}),
     Step.IDENTIFY: frozenset({Step.GUIDE, Step.FORM, Step.HELP}),
     Step.FORM: frozenset({Step.IDENTIFY, Step.GUIDE, Step.MATERIALS, Step.HELP}),
@@ -55,6 +56,7 @@ TRANSITIONS: dict[Step, frozenset[Step]] = {
     Step.RECEIPT: frozenset({Step.RATING, Step.HELP}),
     Step.RATING: frozenset({Step.HELP}),
     Step.QUERY: frozenset({Step.HELP}),
+    Step.SCAN: frozenset({Step.QUERY, Step.GUIDE, Step.HELP}),
     Step.HELP: frozenset(),  # help returns to the step it came from (see Session.leave_help)
     Step.ENDED: frozenset(),
 }
@@ -81,6 +83,8 @@ class Session:
     pages: dict[str, list[Page]] = field(default_factory=dict)
     consent: bool = False
     receipt_no: str = ""
+    query_receipt: str = ""  # a receipt number read from a QR, for the progress query to start from
+    appointment: str = ""  # the appointment or pre-review code the citizen came with
     submitted_at: float = 0.0
     rating: int = 0
     end_reason: EndReason | None = None

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from kiosk.core.config import Peripherals
 from kiosk.core.devices import Level
 from kiosk.peripherals.base import BaseDevice, Unconfigured
-from kiosk.peripherals.sim_camera import SimulatedCamera
+from kiosk.peripherals.camera.simulated import simulated_camera
 from kiosk.peripherals.sim_card import SimulatedCardReader
 from kiosk.peripherals.sim_printer import SimulatedPrinter
+from kiosk.vision.quality import Gates
 
 
 def _pcsc(config: Peripherals) -> BaseDevice:
@@ -29,12 +31,33 @@ def _sam(config: Peripherals) -> BaseDevice:
     return SamIdReader("id_reader", config.id_reader.port, config.id_reader.baud)
 
 
+def _camera_options(config: Peripherals) -> dict[str, Any]:
+    return {"gates": Gates(sharpness_floor=config.camera.sharpness_floor), "code_decoder": config.camera.code_decoder}
+
+
+def _opencv_camera(config: Peripherals) -> BaseDevice:
+    from kiosk.peripherals.camera.opencv import opencv_camera
+
+    camera = config.camera
+    return opencv_camera("camera", camera.device, camera.width, camera.height, camera.fps, **_camera_options(config))
+
+
 def build_devices(config: Peripherals, data_dir: Path) -> dict[str, BaseDevice]:
     printer = config.printer
     makers: dict[str, dict[str, Callable[[], BaseDevice]]] = {
         "card_reader": {"simulated": lambda: SimulatedCardReader("card_reader"), "pcsc": lambda: _pcsc(config)},
         "id_reader": {"simulated": lambda: SimulatedCardReader("id_reader"), "sam": lambda: _sam(config)},
-        "camera": {"simulated": lambda: SimulatedCamera("camera", config.camera.width, config.camera.height)},
+        "camera": {
+            "simulated": lambda: simulated_camera(
+                "camera",
+                config.camera.width,
+                config.camera.height,
+                config.camera.fps,
+                config.camera.playlist,
+                **_camera_options(config),
+            ),
+            "opencv": lambda: _opencv_camera(config),
+        },
         "printer": {
             "simulated": lambda: SimulatedPrinter(
                 "printer", data_dir / "printed", printer.paper_width_mm, Level(printer.paper)

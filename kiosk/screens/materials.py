@@ -1,20 +1,24 @@
-"""Materials: live preview from the document camera, capture, retake, several pages each."""
+"""Materials: the live picture with the page's outline and guidance; a page lying still is
+photographed by itself (or on the capture button); retake, delete, several pages each."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.image import Image
 
+from kiosk.core.devices import PageView
 from kiosk.core.errors import KioskError
-from kiosk.screens.base import KioskScreen
+from kiosk.screens.camera_view import CameraScreen
 from kiosk.screens.images import texture_from_bytes
 from kiosk.screens.widgets import KToggle
 
-PREVIEW_INTERVAL_S = 0.25
+WATCH_INTERVAL_S = 0.08  # the watch call itself waits for a new frame
+NOTE_S = 2.5  # how long "page n taken" stays before the guidance comes back
 
 
 class MaterialToggle(KToggle):
@@ -26,31 +30,39 @@ class PageThumb(ButtonBehavior, Image):
     selected = BooleanProperty(False)
 
 
-class MaterialsScreen(KioskScreen):
+class MaterialsScreen(CameraScreen):
+    camera_owner = "materials"
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.material_id = ""
         self.page_index = -1
-        self._preview: asyncio.Task[Any] | None = None
+        self._busy = False
+        self._note_until = 0.0
 
-    def on_enter(self, *_: Any) -> None:
-        self._preview = self.app.spawn(self._run_preview())
-
-    def on_leave(self, *_: Any) -> None:
-        if self._preview is not None:
-            self._preview.cancel()
-            self._preview = None
-
-    async def _run_preview(self) -> None:
-        camera = self.app.kiosk.devices["camera"]
+    async def use_camera(self) -> None:
         while True:
             try:
-                frame = await self.app.blocking(camera.preview, 2.0)  # type: ignore[attr-defined]
-                self.ids.preview.texture = texture_from_bytes(frame.jpeg)
-                self.ids.guidance.text = self.t("materials.instruction")
+                view: PageView = await self.app.blocking(self.camera.watch_page, 2.0)
             except KioskError as exc:
-                self.ids.guidance.text = self.error_text(exc)
-            await asyncio.sleep(PREVIEW_INTERVAL_S)
+                self._guide(self.error_text(exc))
+            else:
+                self.ids.preview.show(view.preview, view.outline)
+                self._guide(self.t(view.advice))
+                if view.ready and not self._busy and self._room_for_another():
+                    await self._capture(retake=False)
+            await asyncio.sleep(WATCH_INTERVAL_S)
+
+    def camera_failed(self, error: KioskError) -> None:
+        self._guide(self.error_text(error))
+
+    def _guide(self, text: str) -> None:
+        if time.monotonic() >= self._note_until:
+            self.ids.guidance.text = text
+
+    def _room_for_another(self) -> bool:
+        material = self.journey.item.material(self.material_id)
+        return self.journey.page_count(self.material_id) < material.max_pages
 
     def refresh(self) -> None:
         item = self.shown_item()
@@ -117,16 +129,18 @@ class MaterialsScreen(KioskScreen):
         self.app.spawn(self._capture(retake))
 
     async def _capture(self, retake: bool) -> None:
-        camera = self.app.kiosk.devices["camera"]
+        material = self.journey.item.material(self.material_id)
         self._set_busy(True)
-        self.ids.message.text = self.t("materials.capturing")
+        self.ids.message.text = ""
+        self.ids.guidance.text = self.t("materials.capturing")
         try:
-            frame = await self.app.blocking(camera.capture, 5.0)  # type: ignore[attr-defined]
+            frame = await self.app.blocking(self.camera.capture, 5.0, None, material.size_mm, material.black_white)
             if retake and self.page_index >= 0:
                 self.journey.replace_page(self.material_id, self.page_index, frame)
             else:
                 self.page_index = self.journey.add_page(self.material_id, frame) - 1
-            self.ids.message.text = ""
+            self.ids.guidance.text = self.t("doc.captured", n=self.page_index + 1)
+            self._note_until = time.monotonic() + NOTE_S
         except KioskError as exc:
             self.ids.message.text = self.error_text(exc)
         finally:
@@ -142,6 +156,7 @@ class MaterialsScreen(KioskScreen):
             self._show_pages()
 
     def _set_busy(self, busy: bool) -> None:
+        self._busy = busy
         for name in ("capture_button", "retake_button", "delete_button", "next_button"):
             self.ids[name].disabled = busy
 
@@ -160,4 +175,4 @@ class MaterialsScreen(KioskScreen):
         self.page_index = -1
         self.ids.pages.clear_widgets()
         self.ids.material_list.clear_widgets()
-        self.ids.preview.texture = None
+        self.ids.preview.clear()

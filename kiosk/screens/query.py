@@ -24,6 +24,10 @@ class QueryScreen(KioskScreen):
             self.ids[field].ids.value_button.bind(on_release=lambda _b, name=field: self.select(name))
 
     def refresh(self) -> None:
+        scanned = self.journey.session.query_receipt
+        if scanned and not self.ids.receipt_no.value:  # from a receipt QR: only the ID tail is left to type
+            self.ids.receipt_no.value = scanned
+            self.selected = "id_tail"
         self.select(self.selected)
 
     def select(self, name: str) -> None:

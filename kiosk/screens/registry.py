@@ -13,6 +13,7 @@ from kiosk.screens.query import QueryScreen
 from kiosk.screens.rating import RatingScreen
 from kiosk.screens.receipt import ReceiptScreen
 from kiosk.screens.review import ReviewScreen
+from kiosk.screens.scan import ScanScreen
 from kiosk.screens.submitting import SubmittingScreen
 
 SCREENS: dict[str, type[KioskScreen]] = {
@@ -27,4 +28,5 @@ SCREENS: dict[str, type[KioskScreen]] = {
     "rating": RatingScreen,
     "help": HelpScreen,
     "query": QueryScreen,
+    "scan": ScanScreen,
 }

@@ -163,7 +163,13 @@ class Driver:
                 await self.press("clear")
                 await self.type_text(values.get(form_field.kind.value, "A"))
 
-    async def capture_required(self, materials: Any) -> None:
+    @property
+    def plate(self) -> Any:
+        """The simulated camera's scene, scripted page by page (its demo cycle is off in the tests)."""
+        return self.app.kiosk.devices["camera"].source
+
+    async def capture_required(self, materials: Any, shoot_outline: bool = False) -> None:
+        """Lay each required page on the plate and let the kiosk photograph it by itself."""
         for material in self.journey.item.materials:
             if not material.required:
                 continue
@@ -171,8 +177,18 @@ class Driver:
             await self.tap(toggle)
             for _ in range(material.pages):
                 before = self.journey.page_count(material.id)
-                await self.tap_id("capture_button")
-                await self.wait_for(lambda m=material.id, b=before: self.journey.page_count(m) == b + 1, "capture")
+                self.plate.place_page()
+                if shoot_outline:  # the outline and guidance, before the automatic capture
+                    await self.wait_for(lambda: len(materials.ids.preview.outline) == 8, "page outline", 20)
+                    await self.shot("materials-page-outline")
+                    shoot_outline = False
+                await self.wait_for(
+                    lambda m=material.id, b=before: self.journey.page_count(m) == b + 1, "automatic capture", 20
+                )
+                self.plate.remove_page()
+                await self.wait_for(
+                    lambda: materials.ids.guidance.text == self.app.t("doc.place_page"), "plate empty again", 20
+                )
 
     def widget_texts(self) -> list[str]:
         """Every text any widget of any screen holds: where leftover personal data would show."""
@@ -232,14 +248,19 @@ async def journey(d: Driver) -> dict[str, Any]:
     await d.shot("materials")
     await d.tap_id("print_missing_button")
     await d.wait_for(lambda: materials.ids.message.text == d.app.t("guide.printed"), "missing-materials list printed")
-    await d.capture_required(materials)
+    await d.capture_required(materials, shoot_outline=True)
     # Retake the last page of the first material: the page count stays, the bytes change.
     first = d.journey.item.materials[0].id
     await d.tap(next(t for t in materials.ids.material_list.children if t.material_id == first))
     old = bytes(d.journey.session.pages[first][-1].jpeg)
+    count = d.journey.page_count(first)
+    d.plate.place_page()
+    await d.wait_for(lambda: materials.ids.guidance.text in (d.app.t("doc.ready"), d.app.t("doc.hold_still")), "page")
     await d.tap_id("retake_button")
     await d.wait_for(lambda: bytes(d.journey.session.pages[first][-1].jpeg) != old, "page retaken")
+    retake_kept_count = d.journey.page_count(first) == count
     await d.shot("materials-captured")
+    d.plate.remove_page()
     pages = {m: len(p) for m, p in d.journey.session.pages.items()}
     await d.tap_id("next_button")
     review = await d.on("review")
@@ -262,10 +283,13 @@ async def journey(d: Driver) -> dict[str, Any]:
     home = await d.on("home", timeout=10)
     take_card = await d.take_card()
     await d.shot("home-after")
-    # The citizen checks progress with the receipt number and the last 6 ID characters.
-    await d.tap(home.tile("_query"))
-    query = await d.on("query")
-    await d.type_text(receipt_no, screen="query")
+    # The citizen checks progress: the receipt's QR held up to the camera, then the last 6 ID characters.
+    await d.tap(home.tile("_scan"))
+    await d.on("scan")
+    await d.shot("scan")
+    await d.tap_id("demo_receipt_button")
+    query = await d.on("query", timeout=20)
+    scanned_number = query.ids.receipt_no.value
     await d.type_text(secrets[1][-6:], screen="query")
     await d.tap_id("search_button")
     await d.wait_for(lambda: "已受理" in query.ids.result.text, "progress answer")
@@ -278,6 +302,8 @@ async def journey(d: Driver) -> dict[str, Any]:
         "progress": progress,
         "item_id": item_id,
         "receipt_no": receipt_no,
+        "scanned_number": scanned_number,
+        "retake_kept_count": retake_kept_count,
         "pages": pages,
         "errors_on_early_next": errors,
         "partial_mobile_error": partial_error,
@@ -416,7 +442,17 @@ async def accessibility(d: Driver) -> dict[str, Any]:
     await d.shot("query-bad-number")
     await d.tap_id("back_button")
     await d.on("home")
+    # An appointment code on the citizen's phone opens the booked service.
+    await d.tap(home.tile("_scan"))
+    await d.on("scan")
+    await d.tap_id("demo_appointment_button")
+    guide = await d.on("guide", timeout=20)
+    await d.shot("guide-from-appointment")
+    appointment = {"item": d.journey.item.id, "code": d.journey.session.appointment}
+    await d.tap_id("back_button")
+    await d.on("home")
     return {
+        "appointment": appointment,
         "size_before": size_before,
         "size_large": size_large,
         "size_after": tile_label.font_size,
@@ -445,6 +481,7 @@ async def run(scenario: str, config_path: Path, out: Path) -> int:
     app = KioskApp(build(config))
     app_task = asyncio.ensure_future(app.async_run(async_lib="asyncio"))
     driver = Driver(app, out)
+    driver.plate.auto = False  # pages go down when the scenario lays them down
     result: dict[str, Any] = {}
     try:
         await driver.wait_for(lambda: app.manager is not None and app._loop is not None, "app start", 60)

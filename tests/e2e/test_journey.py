@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from kiosk.wiring import DEMO_APPOINTMENT
 from tests.conftest import ROOT, env_with_display
 from tests.support.fault_proxy import FaultProxy
 from tests.support.pcsc_fixtures import CITIZEN_SLOT
@@ -106,15 +107,22 @@ def check_journey(result: dict, hall_server, data_dir: Path, test_output: Path) 
     assert app["applicant"]["id_number"] == secrets[1]
     assert app["form"]["mobile"] == "13812345678"
     assert app["form"]["arrival_date"] == "2024-02-29"
-    got = {}
+    got, pdfs = {}, set()
     for doc in app["documents"]:
-        got[doc["material_id"]] = got.get(doc["material_id"], 0) + 1
         body = requests.get(
             f"{hall_server.url}/v1/applications/{receipt_no}/documents/{doc['material_id']}/{doc['page']}", timeout=10
         ).content
         assert hashlib.sha256(body).hexdigest() == doc["sha256"]
-        assert body[:2] == b"\xff\xd8"  # a JPEG
+        if doc["page"] == 0:  # the material's PDF
+            assert body[:5] == b"%PDF-" and doc["content_type"] == "application/pdf"
+            pdfs.add(doc["material_id"])
+        else:
+            assert body[:2] == b"\xff\xd8"  # a JPEG
+            got[doc["material_id"]] = got.get(doc["material_id"], 0) + 1
     assert got == result["pages"]
+    assert pdfs == set(result["pages"])
+    assert result["retake_kept_count"]
+    assert result["scanned_number"] == receipt_no  # read from the receipt's QR by the camera
 
     # The printer produced the receipt carrying the receipt number, and the checklist before it.
     printed = data_dir / "printed"
@@ -204,7 +212,8 @@ def test_hall_500_keeps_everything_and_printer_out_shows_qr(hall_server, xvfb_di
     assert not printed.exists() or not any(printed.glob("*-receipt.*"))
 
 
-def test_large_text_english_help_and_query(hall_server, xvfb_display, test_output, tmp_path):
+def test_large_text_english_help_query_and_an_appointment_code(hall_server, xvfb_display, test_output, tmp_path):
+    requests.post(f"{hall_server.url}/v1/appointments", json=DEMO_APPOINTMENT, timeout=10)  # the hall booked it
     config = write_config(tmp_path / "kiosk.toml", hall_server.url, tmp_path / "kiosk-data")
     result = run_scenario("accessibility", config, test_output, xvfb_display)
     assert result["size_large"] == pytest.approx(result["size_before"] * 1.3)
@@ -213,3 +222,4 @@ def test_large_text_english_help_and_query(hall_server, xvfb_display, test_outpu
     assert "[b]Required materials[/b]" in result["headings"]
     assert result["phone"] == "0571-12345678"
     assert result["bad_number"] == "受理编号有误，请核对"
+    assert result["appointment"] == {"item": DEMO_APPOINTMENT["item_id"], "code": DEMO_APPOINTMENT["code"]}

@@ -1,4 +1,4 @@
-"""The citizen journey through core alone: a real hall on loopback, the simulated camera and printer.
+"""The citizen journey through core alone: a real hall on loopback, made-up page photos, the simulated printer.
 
 Everything a screen does, done here without a screen. Time is a fake clock: the idle watch and the
 journey's `now` both read it, so timeouts and dates are exact and nothing sleeps.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,10 +16,13 @@ from typing import Any
 
 import pytest
 import requests
+from PIL import Image, ImageDraw
+from pypdf import PdfReader
 
 from hall.server import EmbeddedHall
 from kiosk.core.catalogue import Catalogue, load_catalogue
-from kiosk.core.devices import DeviceEvent, Frame
+from kiosk.core.code_kinds import CodeKind
+from kiosk.core.devices import CodeRead, DeviceEvent, Frame
 from kiosk.core.errors import CatalogueError, HallError, SessionError
 from kiosk.core.hall_client import HallClient
 from kiosk.core.journey import Journey, Submission, Terminal
@@ -26,8 +30,8 @@ from kiosk.core.messages import Messages
 from kiosk.core.receipt_number import ReceiptNumbers, is_valid
 from kiosk.core.session import EndReason, IdlePhase, IdleWatch, Session, Step
 from kiosk.peripherals.demo_identities import DEMO_CITIZENS
-from kiosk.peripherals.sim_camera import SimulatedCamera
 from kiosk.peripherals.sim_printer import SimulatedPrinter
+from tests.unit.test_pdf import embedded_jpegs
 
 TERMINAL_ID = "TEST0001"
 TIMEOUT, WARNING = 60.0, 20.0
@@ -61,12 +65,24 @@ def messages() -> Messages:
     return Messages("zh-CN")
 
 
-@pytest.fixture(scope="module")
-def camera() -> Iterator[SimulatedCamera]:
-    device = SimulatedCamera("camera", 640, 480)
-    device.open()
-    yield device
-    device.close()
+class PageMaker:
+    """Distinct page photos, as the camera hands them to the journey (the camera has its own tests)."""
+
+    def __init__(self) -> None:
+        self._count = 0
+
+    def capture(self, timeout: float = 0.0) -> Frame:
+        self._count += 1
+        image = Image.new("RGB", (620, 877), "white")
+        ImageDraw.Draw(image).text((60, 60), f"page {self._count}", fill=(200, 30, 30))
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=80)
+        return Frame(buffer.getvalue(), image.width, image.height, dpi=75.0)
+
+
+@pytest.fixture
+def camera() -> PageMaker:
+    return PageMaker()
 
 
 @pytest.fixture
@@ -147,14 +163,14 @@ def fill_required(journey: Journey) -> None:
     assert journey.set_value("mobile", "13800138000") is None
 
 
-def photograph(journey: Journey, camera: SimulatedCamera, material_id: str, pages: int = 1) -> list[Frame]:
+def photograph(journey: Journey, camera: PageMaker, material_id: str, pages: int = 1) -> list[Frame]:
     frames = [camera.capture(timeout=10) for _ in range(pages)]
     for frame in frames:
         journey.add_page(material_id, frame)
     return frames
 
 
-def to_review(journey: Journey, camera: SimulatedCamera) -> list[Frame]:
+def to_review(journey: Journey, camera: PageMaker) -> list[Frame]:
     to_form(journey)
     fill_required(journey)
     journey.to_materials()
@@ -278,7 +294,7 @@ def test_date_field_is_checked_against_the_journey_clock(journey: Journey) -> No
 # -- materials ----------------------------------------------------------------------------------
 
 
-def test_to_review_refused_until_each_required_material_has_a_page(journey: Journey, camera: SimulatedCamera) -> None:
+def test_to_review_refused_until_each_required_material_has_a_page(journey: Journey, camera: PageMaker) -> None:
     to_form(journey, "residence-permit")
     journey.set_value("mobile", "13800138000")
     journey.set_value("arrival_date", "2023-10-01")
@@ -301,7 +317,7 @@ def test_to_review_refused_until_each_required_material_has_a_page(journey: Jour
     assert journey.step is Step.REVIEW
 
 
-def test_page_limits_and_page_wiping(journey: Journey, camera: SimulatedCamera) -> None:
+def test_page_limits_and_page_wiping(journey: Journey, camera: PageMaker) -> None:
     to_form(journey)
     fill_required(journey)
     journey.to_materials()
@@ -320,7 +336,7 @@ def test_page_limits_and_page_wiping(journey: Journey, camera: SimulatedCamera) 
     assert journey.page_count("id-card") == 1
 
 
-def test_add_page_for_an_unknown_material(journey: Journey, camera: SimulatedCamera) -> None:
+def test_add_page_for_an_unknown_material(journey: Journey, camera: PageMaker) -> None:
     to_form(journey)
     with pytest.raises(CatalogueError) as caught:
         journey.add_page("passport", camera.capture(timeout=10))
@@ -330,7 +346,7 @@ def test_add_page_for_an_unknown_material(journey: Journey, camera: SimulatedCam
 # -- review, consent and submission -------------------------------------------------------------
 
 
-def test_begin_submit_refused_without_consent(journey: Journey, camera: SimulatedCamera) -> None:
+def test_begin_submit_refused_without_consent(journey: Journey, camera: PageMaker) -> None:
     to_review(journey, camera)
     journey.give_consent(False)
     with pytest.raises(SessionError) as caught:
@@ -348,9 +364,7 @@ def test_begin_submit_only_from_review(journey: Journey) -> None:
     assert caught.value.code == "error.session"
 
 
-def test_submit_reaches_the_hall_with_every_page(
-    hall_journey: Journey, camera: SimulatedCamera, hall: HallClient
-) -> None:
+def test_submit_reaches_the_hall_with_every_page(hall_journey: Journey, camera: PageMaker, hall: HallClient) -> None:
     journey = hall_journey
     frames = to_review(journey, camera)
     session_id = journey.session.session_id
@@ -370,14 +384,17 @@ def test_submit_reaches_the_hall_with_every_page(
     assert record["applicant"]["id_number"] == "11010519491231002X"
     assert record["form"]["mobile"] == "13800138000"
     assert record["materials"] == [{"id": "id-card", "name": "居民身份证", "pages": 2}]
+    pdf = hall.document(receipt_no, "id-card", 0)  # the material's PDF, holding both pages unchanged
     assert [(d["material_id"], d["page"], d["sha256"]) for d in record["documents"]] == [
+        ("id-card", 0, sha256(pdf)),
         ("id-card", 1, sha256(frames[0].jpeg)),
         ("id-card", 2, sha256(frames[1].jpeg)),
     ]
     assert hall.document(receipt_no, "id-card", 2) == frames[1].jpeg
+    assert embedded_jpegs(PdfReader(io.BytesIO(pdf))) == [frames[0].jpeg, frames[1].jpeg]
 
 
-def test_submission_is_frozen_when_submit_is_tapped(journey: Journey, camera: SimulatedCamera) -> None:
+def test_submission_is_frozen_when_submit_is_tapped(journey: Journey, camera: PageMaker) -> None:
     frames = to_review(journey, camera)
     submission = journey.begin_submit()
     assert isinstance(submission, Submission)
@@ -392,7 +409,7 @@ def test_submission_is_frozen_when_submit_is_tapped(journey: Journey, camera: Si
 
 
 def test_hall_down_keeps_everything_and_the_retry_reuses_the_receipt_number(
-    hall_journey: Journey, camera: SimulatedCamera, hall_server: EmbeddedHall, hall: HallClient, tmp_path: Path
+    hall_journey: Journey, camera: PageMaker, hall_server: EmbeddedHall, hall: HallClient, tmp_path: Path
 ) -> None:
     journey = hall_journey
     frames = to_review(journey, camera)
@@ -423,7 +440,7 @@ def test_hall_down_keeps_everything_and_the_retry_reuses_the_receipt_number(
         assert journey.step is Step.RECEIPT
         assert journey.session.receipt_no == receipt_no
         record = hall.application(receipt_no)
-        assert [d["sha256"] for d in record["documents"]] == [sha256(f.jpeg) for f in frames]
+        assert [d["sha256"] for d in record["documents"] if d["page"]] == [sha256(f.jpeg) for f in frames]
 
 
 class AnswerLost:
@@ -432,8 +449,8 @@ class AnswerLost:
     def __init__(self, real: HallClient) -> None:
         self.real = real
 
-    def submit(self, application: dict[str, Any], pages: list[tuple[str, int, bytes]], session_id: str = "") -> Any:
-        self.real.submit(application, pages, session_id)
+    def submit(self, application: dict[str, Any], pages: list[tuple[str, int, bytes]], **kwargs: Any) -> Any:
+        self.real.submit(application, pages, **kwargs)
         raise HallError("submit: hall unreachable (ReadTimeout)", code="hall.unreachable")
 
     def __getattr__(self, name: str) -> Any:
@@ -441,7 +458,7 @@ class AnswerLost:
 
 
 def test_retry_after_a_lost_answer_is_taken_as_the_same_application(
-    hall_journey: Journey, camera: SimulatedCamera, hall: HallClient, clock: FakeClock
+    hall_journey: Journey, camera: PageMaker, hall: HallClient, clock: FakeClock
 ) -> None:
     journey = hall_journey
     to_review(journey, camera)
@@ -462,7 +479,7 @@ def test_retry_after_a_lost_answer_is_taken_as_the_same_application(
     assert "2024-05-06 09:30" in "\n".join(journey.receipt_document().text_lines())
 
 
-def test_each_session_gets_the_next_receipt_number(hall_journey: Journey, camera: SimulatedCamera) -> None:
+def test_each_session_gets_the_next_receipt_number(hall_journey: Journey, camera: PageMaker) -> None:
     journey = hall_journey
     numbers = []
     for _ in range(3):
@@ -476,7 +493,7 @@ def test_each_session_gets_the_next_receipt_number(hall_journey: Journey, camera
 # -- papers -------------------------------------------------------------------------------------
 
 
-def test_receipt_document_is_masked_and_carries_number_and_qr(hall_journey: Journey, camera: SimulatedCamera) -> None:
+def test_receipt_document_is_masked_and_carries_number_and_qr(hall_journey: Journey, camera: PageMaker) -> None:
     journey = hall_journey
     to_review(journey, camera)
     with pytest.raises(SessionError):
@@ -498,7 +515,7 @@ def test_receipt_document_is_masked_and_carries_number_and_qr(hall_journey: Jour
 
 
 def test_printing_the_receipt_twice_prints_once(
-    hall_journey: Journey, camera: SimulatedCamera, printer: SimulatedPrinter
+    hall_journey: Journey, camera: PageMaker, printer: SimulatedPrinter
 ) -> None:
     journey = hall_journey
     events: list[DeviceEvent] = []
@@ -531,7 +548,7 @@ def test_no_printer_is_a_clear_error(make_journey: Callable[..., Journey], offli
 
 
 def test_rate_sends_the_rating_and_starts_a_clean_session(
-    hall_journey: Journey, camera: SimulatedCamera, hall_server: EmbeddedHall
+    hall_journey: Journey, camera: PageMaker, hall_server: EmbeddedHall
 ) -> None:
     journey = hall_journey
     to_review(journey, camera)
@@ -599,7 +616,7 @@ def test_listeners_hear_every_change_and_the_fresh_session(journey: Journey) -> 
 
 
 def test_tick_ends_an_idle_session_after_timeout_plus_warning(
-    journey: Journey, camera: SimulatedCamera, clock: FakeClock
+    journey: Journey, camera: PageMaker, clock: FakeClock
 ) -> None:
     to_form(journey)
     old = journey.session
@@ -657,7 +674,7 @@ def test_tick_times_out_the_progress_query_too(journey: Journey, clock: FakeCloc
 # -- back, help and cancel -----------------------------------------------------------------------
 
 
-def test_back_from_each_step(journey: Journey, camera: SimulatedCamera) -> None:
+def test_back_from_each_step(journey: Journey, camera: PageMaker) -> None:
     to_form(journey)
     fill_required(journey)
     journey.to_materials()
@@ -722,7 +739,7 @@ def test_help_from_the_form_and_back(journey: Journey) -> None:
     assert journey.session.values["name"] == "王秀英"
 
 
-def test_cancel_wipes_everything(journey: Journey, camera: SimulatedCamera) -> None:
+def test_cancel_wipes_everything(journey: Journey, camera: PageMaker) -> None:
     to_form(journey)
     fill_required(journey)
     journey.to_materials()
@@ -742,7 +759,7 @@ def test_cancel_wipes_everything(journey: Journey, camera: SimulatedCamera) -> N
     assert not journey.session.holds_personal_data()
 
 
-def test_after_a_failed_submit_the_application_is_frozen(journey: Journey, camera: SimulatedCamera) -> None:
+def test_after_a_failed_submit_the_application_is_frozen(journey: Journey, camera: PageMaker) -> None:
     """The hall may already hold it: going back to edit would send a different application
     under the same receipt number, so review offers only retry or cancel."""
     to_review(journey, camera)
@@ -755,3 +772,77 @@ def test_after_a_failed_submit_the_application_is_frozen(journey: Journey, camer
     assert refused.value.code == "review.frozen"
     journey.end(EndReason.CANCELLED)
     assert not journey.frozen
+
+
+# -- codes held up to the camera ------------------------------------------------------------------
+
+
+def code(text: str, fmt: str = "QRCode") -> CodeRead:
+    return CodeRead(text.encode(), text, fmt, "utf-8")
+
+
+def test_a_receipt_qr_opens_the_progress_query_with_its_number(hall_journey: Journey) -> None:
+    journey = hall_journey
+    number = journey.numbers.next(START.date())
+    journey.open_scan()
+    found = journey.read_code(code(journey.terminal.progress_url + number))
+    assert found.kind is CodeKind.RECEIPT and found.value == number
+    journey.follow_receipt(found)
+    assert journey.step is Step.QUERY
+    assert journey.session.query_receipt == number
+
+
+def test_an_appointment_code_opens_the_booked_service_and_goes_with_the_application(
+    hall_journey: Journey, hall: HallClient, camera: PageMaker
+) -> None:
+    journey = hall_journey
+    booked = {"code": "YY20240506000007", "kind": "appointment", "item_id": "pension-enrol", "slot": ""}
+    requests.post(f"{hall.base_url}/v1/appointments", json=booked, timeout=5).raise_for_status()
+    journey.open_scan()
+    found = journey.read_code(code(booked["code"]))
+    assert found.kind is CodeKind.APPOINTMENT
+    journey.open_appointment(journey.lookup_appointment(found))
+    assert journey.step is Step.GUIDE and journey.item.id == "pension-enrol"
+    journey.start_item()
+    journey.accept_identity(CITIZEN)
+    fill_required(journey)
+    journey.to_materials()
+    photograph(journey, camera, "id-card", pages=2)
+    journey.to_review()
+    journey.give_consent(True)
+    journey.submit()
+    record = hall.application(journey.session.receipt_no)
+    assert record["appointment"] == booked["code"]
+    # With its pages, each material's PDF reached the hall (page 0).
+    assert {(d["material_id"], d["page"], d["content_type"]) for d in record["documents"]} == {
+        ("id-card", 0, "application/pdf"),
+        ("id-card", 1, "image/jpeg"),
+        ("id-card", 2, "image/jpeg"),
+    }
+
+
+def test_an_unknown_appointment_code_is_not_found(hall_journey: Journey) -> None:
+    hall_journey.open_scan()
+    found = hall_journey.read_code(code("YS20240506000099"))
+    assert found.kind is CodeKind.PREREVIEW
+    with pytest.raises(HallError) as caught:
+        hall_journey.lookup_appointment(found)
+    assert caught.value.code == "hall.not_found"
+    assert hall_journey.step is Step.SCAN
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["11010519491231002X", "https://example.com/", "hello", "https://hall.example.cn/progress/TEST0001-20240506-0001A"],
+)
+def test_other_codes_are_shown_and_not_acted_on(hall_journey: Journey, text: str) -> None:
+    hall_journey.open_scan()
+    found = hall_journey.read_code(code(text))
+    with pytest.raises(SessionError) as caught:
+        hall_journey.follow_receipt(found)
+    assert caught.value.code == "scan.not_actionable"
+    with pytest.raises(SessionError):
+        hall_journey.lookup_appointment(found)
+    assert hall_journey.step is Step.SCAN
+    hall_journey.back()
+    assert hall_journey.step is Step.HOME

@@ -1,0 +1,1 @@
+"""The document camera: frame sources (OpenCV, simulated) behind one CameraDevice."""
