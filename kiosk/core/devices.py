@@ -27,6 +27,10 @@ class DeviceState(StrEnum):
     UNKNOWN = "unknown"  # the device could not be asked: never a guess
 
 
+# States in which a device cannot serve until someone (or its own recovery) fixes it.
+FAULT_STATES = frozenset({DeviceState.DISCONNECTED, DeviceState.HARDWARE_ERROR, DeviceState.USER_ERROR})
+
+
 class Level(StrEnum):
     """A consumable's level, apart from the device state."""
 

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 from typing import Any
 
 from kivy.properties import ListProperty
 from kivy.uix.image import Image
 
-from kiosk.core.devices import Frame
+from kiosk.core.devices import FAULT_STATES, Frame
 from kiosk.core.errors import KioskError
 from kiosk.screens.base import KioskScreen
 from kiosk.screens.images import texture_from_bytes
-
-log = logging.getLogger(__name__)
 
 
 class CameraView(Image):
@@ -86,6 +83,11 @@ class CameraScreen(KioskScreen):
             await self.use_camera()
         finally:
             self._let_go()
+
+    def fault_text(self) -> str:
+        """The camera's fault for the citizen (covered, frozen, unplugged), or "" when it is fine."""
+        status = self.camera.status()
+        return self.t(status.code) if status.state in FAULT_STATES else ""
 
     async def use_camera(self) -> None:
         """The screen's work with the claimed camera; cancelled when the screen is left."""

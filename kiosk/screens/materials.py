@@ -48,7 +48,7 @@ class MaterialsScreen(CameraScreen):
                 self._guide(self.error_text(exc))
             else:
                 self.ids.preview.show(view.preview, view.outline)
-                self._guide(self.t(view.advice))
+                self._guide(self.fault_text() or self.t(view.advice))
                 if view.ready and not self._busy and self._room_for_another():
                     await self._capture(retake=False)
             await asyncio.sleep(WATCH_INTERVAL_S)

@@ -43,6 +43,7 @@ class ScanScreen(CameraScreen):
         while True:
             try:
                 self.ids.view.show(await self.app.blocking(self.camera.preview, 2.0))
+                self.ids.status.text = self.fault_text() or self.t("scan.instruction")
             except KioskError as exc:
                 self.ids.status.text = self.error_text(exc)
             await asyncio.sleep(PREVIEW_INTERVAL_S)

@@ -49,7 +49,10 @@ def _zxing(gray: np.ndarray, formats: frozenset[str]) -> Found:
     barcodes = zxingcpp.read_barcodes(
         gray,
         formats=[getattr(zxingcpp.BarcodeFormat, name) for name in sorted(formats)],
-        try_invert=False,  # light-on-dark codes are a step of the scanner's ladder, not every frame's cost
+        # Light-on-dark codes and a half-resolution look are steps of the scanner's ladder, not every
+        # frame's cost: zxing's own pyramid takes 40 % longer on a 1080p frame and reads no more.
+        try_invert=False,
+        try_downscale=False,
         text_mode=zxingcpp.TextMode.HexECI,  # .text is then the ECI protocol form: the ECI blocks, as hex
         return_errors=True,  # a code seen but not decoded still tells where to look closer
     )

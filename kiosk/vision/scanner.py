@@ -2,11 +2,11 @@
 
 Every frame gets one plain pass. A frame where it reads nothing escalates: the frame inverted
 (a phone in dark mode), a 2× crop around where a code was seen in either polarity (small, so
-cheap), then one of the whole-frame filters, contrast equalisation or Otsu, taking turns, so
-that no frame costs more than about three passes. The filter that last read something is tried
-first again, and a code that read inverted is looked at inverted from then on. A read counts
-once `votes` frames of the recent window agree on the same format and bytes: a misread is
-worse than no read.
+cheap), then one of the whole-frame filters, contrast equalisation, Otsu or half resolution
+(a big, soft code), taking turns, so that no frame costs more than about three passes. The
+filter that last read something is tried first again, and a code that read inverted is looked
+at inverted from then on. A read counts once `votes` frames of the recent window agree on the
+same format and bytes: a misread is worse than no read.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from kiosk.core.devices import CodeRead
 from kiosk.core.errors import DeviceError
 from kiosk.vision.codes import DECODERS, DEFAULT_FORMATS, Detection, Found, check_formats, find
 
-WINDOW = 8  # frames a vote stays valid: about a quarter of a second at 30 fps
+WINDOW = 8  # frames a vote stays valid: half a second at the camera's 15 fps
 SEEN_FOR = 15  # frames a code's last position is worth a closer look
 CROP_MARGIN = 0.5  # of the code's size, around it: its quiet zone and a hand's movement
 MAX_CROPS = 2
@@ -77,7 +77,7 @@ class CodeScanner:
         self.formats = check_formats(frozenset(formats))
         self.decoder = decoder
         self.votes = votes
-        self._filters: list[Step] = [self._equalised, self._otsu]
+        self._filters: list[Step] = [self._equalised, self._otsu, self._halved]
         self._history: deque[dict[tuple[str, bytes], CodeRead]] = deque(maxlen=window)
         self._seen: deque[np.ndarray] = deque(maxlen=MAX_CROPS)
         self._seen_at = 0
@@ -94,6 +94,9 @@ class CodeScanner:
 
     def _find(self, gray: np.ndarray) -> Found:
         return find(gray, self.formats, self.decoder)
+
+    def _whole(self, gray: np.ndarray, places: list[np.ndarray]) -> Found:
+        return self._find(gray)
 
     def _cropped(self, gray: np.ndarray, places: list[np.ndarray]) -> Found:
         """2× around where codes were seen: small modules get more pixels than the decoder's grid needs."""
@@ -114,6 +117,10 @@ class CodeScanner:
     def _otsu(self, gray: np.ndarray, places: list[np.ndarray]) -> Found:
         smooth = cv2.GaussianBlur(gray, (3, 3), 0)  # noise would otherwise speckle the modules
         return self._find(cv2.threshold(smooth, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)[1])
+
+    def _halved(self, gray: np.ndarray, places: list[np.ndarray]) -> Found:
+        half = cv2.resize(gray, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)  # averages noise away
+        return _moved(self._find(half), 0.5, 0, 0)
 
     def feed(self, frame: np.ndarray) -> CodeRead | None:
         """Look at one frame (grey or BGR); the read once `votes` recent frames agree, else None."""
@@ -136,7 +143,7 @@ class CodeScanner:
         places = unread + (list(self._seen) if self._frames - self._seen_at <= SEEN_FOR else [])
         inverted = cv2.bitwise_not(gray)
         steps: list[tuple[bool, Step, np.ndarray]] = [
-            (True, lambda image, _: self._find(image), inverted),
+            (True, self._whole, inverted),
             (False, self._cropped, gray),
             (True, self._cropped, inverted),
             (False, self._filters[self._filter], gray),
@@ -167,7 +174,7 @@ class CodeScanner:
         inverted = cv2.bitwise_not(gray)
         places: list[np.ndarray] = []
         steps = [
-            *((lambda image, _: self._find(image), look) for look in (gray, inverted)),
+            *((self._whole, look) for look in (gray, inverted)),
             *((self._cropped, look) for look in (gray, inverted)),
             *((step, look) for look in (gray, inverted) for step in self._filters),
         ]

@@ -374,7 +374,16 @@ async def faults(d: Driver) -> dict[str, Any]:
     form = await d.on("form")
     await d.complete_form(form)
     await d.tap_id("next_button")
-    await d.capture_required(await d.on("materials"))
+    materials = await d.on("materials")
+    # The camera is unplugged: the citizen is told, and it comes back by itself once replugged.
+    d.plate.unplug()
+    lost = (d.app.t("camera.disconnected"), d.app.t("camera.not_found"))
+    await d.wait_for(lambda: materials.ids.guidance.text in lost, "camera fault shown", 20)
+    await d.shot("materials-camera-unplugged")
+    camera_unplugged = materials.ids.guidance.text
+    d.plate.replug()
+    await d.wait_for(lambda: materials.ids.guidance.text == d.app.t("doc.place_page"), "camera back", 20)
+    await d.capture_required(materials)
     await d.tap_id("next_button")
     review = await d.on("review")
     await d.tap_id("consent_box")
@@ -398,6 +407,7 @@ async def faults(d: Driver) -> dict[str, Any]:
     await d.wait_for(lambda: receipt.ids.print_status.text not in ("", d.app.t("receipt.printing")), "print outcome")
     await d.shot("receipt-paper-out")
     return {
+        "camera_unplugged": camera_unplugged,
         "card_removed": card_removed,
         "progress_value": progress_value,
         "first": first,

@@ -20,7 +20,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from kiosk.core.devices import CAMERA_OWNERS, Cancel, CodeRead, DeviceState, FixedBy, Frame, PageView
+from kiosk.core.devices import CAMERA_OWNERS, FAULT_STATES, Cancel, CodeRead, DeviceState, FixedBy, Frame, PageView
 from kiosk.core.errors import DeviceCancelled, DeviceError, DeviceTimeout
 from kiosk.peripherals.base import BaseDevice
 from kiosk.peripherals.camera.health import BLACK_AFTER_S, FROZEN_AFTER_S, FrameHealth, Verdict
@@ -185,6 +185,9 @@ class CameraDevice(BaseDevice):
                     return self._newest
                 left = deadline - time.monotonic()
                 if left <= 0:
+                    status = self.status()
+                    if status.state in FAULT_STATES:  # say why there is no frame: unplugged, not found…
+                        raise DeviceError(f"no frame: {status.code}", code=status.code, device=self.name)
                     raise DeviceTimeout(f"no frame in {timeout:.1f} s", code="camera.no_frame", device=self.name)
                 if cancel is not None and cancel.cancelled:
                     raise DeviceCancelled("camera command cancelled", device=self.name)
