@@ -27,9 +27,15 @@ def camera() -> Iterator[CameraDevice]:
     device.close()
 
 
-def watch_until(
-    camera: CameraDevice, check: Callable[[PageView], bool], what: str, timeout: float = 20.0
-) -> PageView:
+@pytest.fixture
+def materials(camera: CameraDevice) -> Iterator[CameraDevice]:
+    """The camera held by the materials screen."""
+    release = camera.claim("materials")
+    yield camera
+    release()
+
+
+def watch_until(camera: CameraDevice, check: Callable[[PageView], bool], what: str, timeout: float = 20.0) -> PageView:
     deadline = time.monotonic() + timeout
     while True:
         view = camera.watch_page(2.0)
@@ -38,62 +44,52 @@ def watch_until(
         assert time.monotonic() < deadline, f"{what}: last advice {view.advice}"
 
 
-def test_a_page_laid_down_is_outlined_judged_and_ready_once(camera: CameraDevice) -> None:
-    release = camera.claim("materials")
+def test_a_page_laid_down_is_outlined_judged_and_ready_once(materials: CameraDevice) -> None:
+    camera = materials
     source: SimulatedSource = camera.source  # type: ignore[assignment]
-    try:
-        empty = watch_until(camera, lambda v: v.advice == "doc.place_page", "empty plate")
-        assert empty.outline == () and not empty.ready
-        for _ in range(8):  # the plate model learns from the empty plate
-            camera.watch_page(2.0)
-        source.place_page(angle=2.0)
-        moving = watch_until(camera, lambda v: v.outline != (), "page seen")
-        assert len(moving.outline) == 4 and all(0 <= c <= 1 for point in moving.outline for c in point)
-        ready = watch_until(camera, lambda v: v.ready, "ready")
-        assert ready.advice == "doc.ready"
-        page = camera.capture(5.0)
-        with Image.open(io.BytesIO(page.jpeg)) as image:
-            assert image.size == (page.width, page.height)
-            assert abs(page.height / page.width - 297 / 210) < 0.01  # corrected to A4, portrait
-        assert len(page.jpeg) <= 1_000_000
-        assert 60 < page.dpi < 120  # what a 1080p sensor gives an A4 page filling most of the height
-        # The same page lying there is not taken again…
-        for _ in range(10):
-            assert not camera.watch_page(2.0).ready
-        # …the next one is.
-        source.remove_page(slide=0)
-        watch_until(camera, lambda v: v.outline == (), "page gone")
-        time.sleep(0.4)
-        source.place_page()
-        watch_until(camera, lambda v: v.ready, "next page ready")
-    finally:
-        release()
+    empty = watch_until(camera, lambda v: v.advice == "doc.place_page", "empty plate")
+    assert empty.outline == () and not empty.ready
+    for _ in range(8):  # the plate model learns from the empty plate
+        camera.watch_page(2.0)
+    source.place_page(angle=2.0)
+    moving = watch_until(camera, lambda v: v.outline != (), "page seen")
+    assert len(moving.outline) == 4 and all(0 <= c <= 1 for point in moving.outline for c in point)
+    ready = watch_until(camera, lambda v: v.ready, "ready")
+    assert ready.advice == "doc.ready"
+    page = camera.capture(5.0)
+    with Image.open(io.BytesIO(page.jpeg)) as image:
+        assert image.size == (page.width, page.height)
+        assert abs(page.height / page.width - 297 / 210) < 0.01  # corrected to A4, portrait
+    assert len(page.jpeg) <= 1_000_000
+    assert 60 < page.dpi < 120  # what a 1080p sensor gives an A4 page filling most of the height
+    # The same page lying there is not taken again…
+    for _ in range(10):
+        assert not camera.watch_page(2.0).ready
+    # …the next one is.
+    source.remove_page(slide=0)
+    watch_until(camera, lambda v: v.outline == (), "page gone")
+    time.sleep(0.4)
+    source.place_page()
+    watch_until(camera, lambda v: v.ready, "next page ready")
 
 
-def test_capture_without_a_page_says_so(camera: CameraDevice) -> None:
-    release = camera.claim("materials")
-    try:
-        with pytest.raises(DeviceError) as caught:
-            camera.capture(5.0)
-        assert caught.value.code == "doc.no_page"
-    finally:
-        release()
+def test_capture_without_a_page_says_so(materials: CameraDevice) -> None:
+    with pytest.raises(DeviceError) as caught:
+        materials.capture(5.0)
+    assert caught.value.code == "doc.no_page"
 
 
-def test_a_card_sized_material_photographed_as_an_a4_copy_stays_a4(camera: CameraDevice) -> None:
-    release = camera.claim("materials")
-    try:
-        camera.source.place_page(slide=0)  # type: ignore[attr-defined]
-        watch_until(camera, lambda v: v.outline != (), "page seen")
-        page = camera.capture(5.0, size_mm=(85.6, 54))
-        assert abs(page.height / page.width - 297 / 210) < 0.01
-    finally:
-        release()
+def test_a_card_sized_material_photographed_as_an_a4_copy_stays_a4(materials: CameraDevice) -> None:
+    materials.source.place_page(slide=0)  # type: ignore[attr-defined]
+    watch_until(materials, lambda v: v.outline != (), "page seen")
+    page = materials.capture(5.0, size_mm=(85.6, 54))
+    assert abs(page.height / page.width - 297 / 210) < 0.01
 
 
 def test_a_code_held_up_is_read_exactly(camera: CameraDevice) -> None:
     release = camera.claim("scan")
     try:
+        camera.latest(5.0)  # frames flow
         with pytest.raises(DeviceTimeout) as caught:
             camera.scan_code(0.5)
         assert caught.value.code == "camera.no_code"
