@@ -97,11 +97,6 @@ def build(config: KioskConfig, *, start_hall: bool = True, open_devices: bool = 
             progress_url=f"{hall_url}/progress/",
         ),
         idle=IdleWatch(config.ui.idle_timeout_s, config.ui.idle_warning_s),
-        code_rules=CodeRules(
-            progress_url=f"{hall_url}/progress/",
-            appointment_pattern=config.codes.appointment_pattern,
-            prereview_pattern=config.codes.prereview_pattern,
-            elicence_hosts=tuple(config.codes.elicence_hosts),
-        ),
+        code_rules=CodeRules.from_config(config),
     )
     return Kiosk(config, messages, catalogue, devices, hall, journey, embedded)
