@@ -131,6 +131,10 @@ class PageWatcher:
     def __init__(self, plate: PlateModel | None = None, gates: Gates = Gates()) -> None:
         self.plate = plate if plate is not None else PlateModel()
         self.gates = gates
+        self.forget()
+
+    def forget(self) -> None:
+        """Drop everything about the pages seen (a session ended); the plate model stays."""
         self._anchor: np.ndarray | None = None  # corners when the page last stopped moving
         self._still_since = 0.0
         self._best = 0.0  # the sharpest frame of this placement

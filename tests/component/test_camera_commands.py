@@ -108,3 +108,19 @@ def test_one_owner_at_a_time(camera: CameraDevice) -> None:
     release()
     eventually(lambda: camera.owner() is None, what="released")
     camera.claim("scan")()
+
+
+def test_nothing_of_a_page_outlives_the_claim(camera: CameraDevice) -> None:
+    """A captured page is remembered (not taken twice) only while the camera is held."""
+    release = camera.claim("materials")
+    camera.source.place_page(slide=0)  # type: ignore[attr-defined]
+    watch_until(camera, lambda v: v.ready, "ready")
+    camera.capture(5.0)
+    assert not camera.watch_page(2.0).ready
+    release()
+    eventually(lambda: camera.owner() is None, what="released")
+    release = camera.claim("materials")
+    try:
+        watch_until(camera, lambda v: v.ready, "ready for the next session")
+    finally:
+        release()

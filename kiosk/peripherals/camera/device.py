@@ -151,6 +151,9 @@ class CameraDevice(BaseDevice):
                 return  # released already, or a stale release of an earlier claim
             thread = self._end_session()
         self._join(thread)
+        with self._vision_lock:  # what it remembers of pages is the citizen's: gone with the claim
+            self._watcher.forget()
+            self._watched_at = 0.0
 
     def _end_session(self) -> threading.Thread | None:
         """Under the lock: nobody holds the camera, its frames are dropped, waiters wake up."""
