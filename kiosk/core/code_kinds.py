@@ -102,7 +102,7 @@ def _receipt(text: str, rules: CodeRules) -> str | None:
     if not link.path.startswith(ours.path):
         return None
     number = link.path[len(ours.path) :]
-    return number.upper() if receipt_number.is_valid(number) and "/" not in number else None
+    return number.upper() if receipt_number.is_valid(number) else None
 
 
 def _elicence(text: str, rules: CodeRules) -> bool:

@@ -67,7 +67,8 @@ def _zxing(gray: np.ndarray, formats: frozenset[str]) -> Found:
             continue
         raw = barcode.bytes
         text, encoding = decode_text(raw, eci_blocks(bytes.fromhex(barcode.text), raw))
-        found.detections.append(Detection(CodeRead(raw, text, barcode.format.name, encoding), corners))
+        family = barcode.symbology.name  # a compact PDF417 is a PDF417
+        found.detections.append(Detection(CodeRead(raw, text, family, encoding), corners))
     return found
 
 

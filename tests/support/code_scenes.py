@@ -93,6 +93,8 @@ class Look:
 
 @dataclass(frozen=True, eq=False)
 class Scene:
+    """One camera frame and what a decoder must read in it, exactly, or nothing."""
+
     image: np.ndarray  # BGR
     expected_raw: bytes
     format: str  # "QRCode" or "Code128"
@@ -110,14 +112,14 @@ def _background(look: Look, rng: np.random.Generator) -> np.ndarray:
     return base + texture
 
 
-def _carrier(symbol: np.ndarray, look: Look, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """The flat slip or phone at one pixel per module: grey levels, and 1 where the carrier is."""
+def _carrier(symbol: np.ndarray, look: Look, rng: np.random.Generator) -> np.ndarray:
+    """The flat slip or phone in grey levels, one pixel per module."""
     dark, bright = (look.light, look.ink) if look.inverted else (look.ink, look.light)
     if look.carrier == "phone":
         screen = np.pad(np.where(symbol == 1, dark, bright), 3, constant_values=bright)
         bezel = max(2, screen.shape[1] // 12)
         flat = np.pad(screen, ((bezel * 3, bezel * 3), (bezel, bezel)), constant_values=18.0)
-        return flat.astype(np.float32), np.ones_like(flat, dtype=np.float32)
+        return flat.astype(np.float32)
     margin = max(3, min(symbol.shape) // 4)
     flat = np.pad(np.where(symbol == 1, dark, bright), margin, constant_values=bright).astype(np.float32)
     # A few lines of print above and below the code: clutter a decoder must ignore.
@@ -129,10 +131,10 @@ def _carrier(symbol: np.ndarray, look: Look, rng: np.random.Generator) -> tuple[
                 word = int(rng.integers(2, 6))
                 flat[y : y + 2, x : x + word] = look.ink + 30
                 x += word + int(rng.integers(1, 3))
-    return flat, np.ones_like(flat)
+    return flat
 
 
-def _corners(flat_shape: tuple[int, int], symbol_shape: tuple[int, int], look: Look) -> np.ndarray:
+def _corners(flat_shape: tuple[int, int], look: Look) -> np.ndarray:
     """Where the carrier's corners land in the frame (the code's centre at look.centre)."""
     height, width = flat_shape
     half = np.array([width, height], dtype=np.float64) / 2 * look.module_px
@@ -146,7 +148,7 @@ def _corners(flat_shape: tuple[int, int], symbol_shape: tuple[int, int], look: L
     return corners @ rotation.T + np.array(look.centre) * look.size
 
 
-def _place(frame: np.ndarray, flat: np.ndarray, mask: np.ndarray, corners: np.ndarray) -> np.ndarray:
+def _place(frame: np.ndarray, flat: np.ndarray, corners: np.ndarray) -> np.ndarray:
     """Draw `flat` into `frame` with its corners at `corners`: supersampled, then area-averaged."""
     height, width = frame.shape
     x0, y0 = np.clip(np.floor(corners.min(axis=0)).astype(int), 0, [width, height])
@@ -159,7 +161,7 @@ def _place(frame: np.ndarray, flat: np.ndarray, mask: np.ndarray, corners: np.nd
     homography = cv2.getPerspectiveTransform(source, target)
     size = ((x1 - x0) * ss, (y1 - y0) * ss)
     patch = cv2.warpPerspective(flat, homography, size, flags=cv2.INTER_NEAREST)
-    cover = cv2.warpPerspective(mask, homography, size, flags=cv2.INTER_NEAREST)
+    cover = cv2.warpPerspective(np.ones_like(flat), homography, size, flags=cv2.INTER_NEAREST)
     patch = cv2.resize(patch, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
     cover = cv2.resize(cover, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
     region = frame[y0:y1, x0:x1]
@@ -180,9 +182,8 @@ def render(symbol: np.ndarray, look: Look) -> np.ndarray:
     """The BGR frame a camera would give of `symbol` seen as `look` says."""
     rng = np.random.default_rng(look.noise_seed)
     frame = _background(look, rng)
-    flat, mask = _carrier(symbol, look, rng)
-    corners = _corners(flat.shape, symbol.shape, look)
-    frame = _place(frame, flat, mask, corners)
+    flat = _carrier(symbol, look, rng)
+    frame = _place(frame, flat, _corners(flat.shape, look))
     height, width = frame.shape
     if look.shading:
         ramp = np.linspace(1 - look.shading, 1, width, dtype=np.float32)
@@ -222,9 +223,12 @@ def code128_scene(text: str, look: Look, label: str = "") -> Scene:
 
 
 def sequence(scene: Scene, n: int) -> list[np.ndarray]:
-    """`n` more frames of the scene as a hand holds it: it drifts, turns and tilts a little, moves
-    faster or slower (motion blur comes and goes), the reflection slides; noise is fresh.
-    Defocus, contrast and size stay: they are the camera's and the code's."""
+    """`n` more frames of the scene as a hand holds it, each with fresh noise.
+
+    The code drifts, turns and tilts a little, moves faster or slower (motion blur comes and
+    goes), the reflection slides. Defocus, contrast and size stay: they are the camera's and
+    the code's.
+    """
     rng = np.random.default_rng(scene.look.noise_seed + 7919)
     frames = []
     for _ in range(n):
@@ -253,7 +257,7 @@ _TEXTS = (
 _RARE = "𠀀𠀁㊣𡃁 生僻字测试 {n}"  # 4-byte GB18030 sequences (and ㊣, two bytes in GBK)
 
 
-def payloads(rng: np.random.Generator) -> Payload:
+def random_payload(rng: np.random.Generator) -> Payload:
     """One QR payload of the kinds a citizen holds up, in every encoding the hall sees."""
     n = int(rng.integers(1, 10_000))
     text = _TEXTS[n % len(_TEXTS)].format(n=n)
@@ -280,10 +284,11 @@ def degraded_look(rng: np.random.Generator, size: tuple[int, int], n_modules: in
     """A code held up to the camera the way people do: often small, tilted, soft, shiny or grainy.
 
     Lengths are the camera's (fractions of the frame's height), so the same scene at 720p has
-    smaller modules and less blur in pixels than at 1080p. Defocus stays under half a module and
-    reflections under a fifth of the code: past that no decoder reads any frame of the scene, and
-    the screen asks the citizen to hold the code differently. Calibrated so that pyzbar reads
-    40-50 % of 1080p frames, as measured on real degraded scenes (bench/README.md).
+    smaller modules and less blur in pixels than at 1080p. Defocus stays under half a module,
+    and a reflection (on glass mostly) under a fifth of the code's width: past that no decoder
+    reads any frame, and the screen asks the citizen to hold the code differently. Calibrated
+    so that pyzbar reads about 40 % of 1080p frames, as it did of real degraded scenes
+    (bench/README.md).
     """
     scale = size[1] / FULL_HD[1]
     module_px = size[1] * rng.uniform(0.08, 0.32) / n_modules
@@ -323,7 +328,7 @@ def degraded_set(n: int, size: tuple[int, int] = FULL_HD, seed: int = 2026, code
             look = degraded_look(rng, size, symbol.shape[1] // 3)  # a linear code is about 3 QR codes long
             scenes.append(code128_scene(text, look, f"#{index} code128"))
             continue
-        payload = payloads(rng)
+        payload = random_payload(rng)
         error = str(rng.choice(["L", "M", "Q"]))
         symbol = qr_modules(payload, error)
         look = degraded_look(rng, size, symbol.shape[1])

@@ -12,8 +12,9 @@ from pyzbar import pyzbar
 
 from kiosk.core.devices import CodeRead
 from kiosk.core.errors import DeviceError
+from kiosk.vision import scanner as scanner_module
 from kiosk.vision.codes import CODE_128, DATA_MATRIX, PDF417, QR_CODE, decode
-from kiosk.vision.scanner import WINDOW, CodeScanner, to_gray
+from kiosk.vision.scanner import WINDOW, CodeScanner, likely_places, to_gray
 from tests.support import code128
 from tests.support.code_scenes import (
     FULL_HD,
@@ -185,16 +186,21 @@ def test_frames_may_be_grey_bgr_or_bgra() -> None:
         assert exact(CodeScanner(votes=1).feed(frame), scene)
 
 
-def test_a_2x_crop_where_the_code_was_seen_reads_a_code_too_small_for_the_frame() -> None:
-    """1.4-pixel modules: nothing on the whole frame reads them, a 2× crop where the code just was does."""
+def test_a_2x_crop_reads_a_code_too_small_for_the_whole_frame(monkeypatch) -> None:
+    """1.4-pixel modules: no whole-frame look reads them, a 2× crop where the code is or just was does."""
     look = Look(module_px=1.4, angle=-25, blur=0.5, noise=2.0, centre=(0.4, 0.6), noise_seed=1)
     small = qr_scene(Payload(RECEIPT_URL), look)
     near = qr_scene(Payload(RECEIPT_URL), replace(look, module_px=4.0, blur=0.0, noise_seed=2))
-    assert decode(to_gray(small.image)) == []
-    assert CodeScanner().scan_still(small.image) is None  # no place known: every whole-frame step misses
+    gray = to_gray(small.image)
+    assert decode(gray) == []
+    (x0, y0), (x1, y1) = likely_places(gray)[0].min(axis=0), likely_places(gray)[0].max(axis=0)
+    assert x0 < 0.4 * 1920 < x1 and y0 < 0.6 * 1080 < y1
+    assert exact(CodeScanner().scan_still(small.image), small)  # cropped where it looks like a code
+    monkeypatch.setattr(scanner_module, "likely_places", lambda gray: [])
+    assert CodeScanner().scan_still(small.image) is None  # so the crop is what read it
     scanner = CodeScanner(votes=2)
     assert scanner.feed(near.image) is None
-    assert exact(scanner.feed(small.image), small)
+    assert exact(scanner.feed(small.image), small)  # cropped where it just was
 
 
 def test_nothing_is_read_from_an_empty_frame() -> None:
