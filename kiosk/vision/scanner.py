@@ -1,9 +1,10 @@
 """Codes from a stream of camera frames: a fast pass on every frame, escalation after misses, votes.
 
 Every frame gets one plain pass. A frame where it reads nothing escalates: the frame inverted
-(a phone in dark mode), a 2× crop around where a code was seen in either polarity (small, so
+(a phone in dark mode), a 3× crop (2× for a large code) around where a code was seen and where
+the frame looks most like one, plain, equalised and thresholded, in either polarity (small, so
 cheap), then one of the whole-frame filters, contrast equalisation, Otsu or half resolution
-(a big, soft code), taking turns, so that no frame costs more than about three passes. The
+(a big, soft code), taking turns, so that no frame costs more than a few passes. The
 filter that last read something is tried first again, and a code that read inverted is looked
 at inverted from then on. A read counts once `votes` frames of the recent window agree on the
 same format and bytes: a misread is worse than no read.
@@ -78,6 +79,36 @@ def _crop_box(shape: tuple[int, ...], corners: np.ndarray) -> tuple[int, int, in
     return int(x0), int(y0), int(x1), int(y1)
 
 
+def _thresholded(image: np.ndarray) -> np.ndarray:
+    """Black and white against the local mean: a reflection's slope and halo level out."""
+    smooth = cv2.GaussianBlur(image, (5, 5), 0)
+    return cv2.adaptiveThreshold(smooth, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, 31, 0)
+
+
+def _croppable(shape: tuple[int, ...], corners: np.ndarray) -> bool:
+    x0, y0, x1, y1 = _crop_box(shape, corners)
+    return 8 <= min(x1 - x0, y1 - y0) <= max(x1 - x0, y1 - y0) <= CROP_SIDE // 2
+
+
+def _inside(corners: np.ndarray, others: list[np.ndarray]) -> bool:
+    """Whether the outline is no larger than one of `others` and centred within it."""
+    centre, size = corners.mean(axis=0), np.ptp(corners, axis=0)
+    return any(
+        np.all(np.abs(centre - other.mean(axis=0)) <= np.ptp(other, axis=0) / 2)
+        and np.all(size <= np.ptp(other, axis=0) * 1.25)
+        for other in others
+    )
+
+
+def _distinct(places: list[np.ndarray]) -> list[np.ndarray]:
+    """Places in order, less those no larger than an earlier one around their centre."""
+    kept: list[np.ndarray] = []
+    for corners in places:
+        if not _inside(corners, kept):
+            kept.append(corners)
+    return kept
+
+
 def _moved(found: Found, scale: float, x0: int, y0: int) -> Found:
     """A crop's result in frame pixels."""
     offset = np.array([x0, y0], dtype=np.float32)
@@ -120,15 +151,17 @@ class CodeScanner:
         return find(gray, self.formats, self.decoder)
 
     def _cropped(self, gray: np.ndarray, places: list[np.ndarray]) -> Found:
-        """2× around where codes were seen: small modules get more pixels than the decoder's grid needs."""
+        """3× (2× if that is too large) around places: small modules get more pixels than the decoder needs."""
         founds: list[Found] = []
         for corners in places[:MAX_CROPS]:
             x0, y0, x1, y1 = _crop_box(gray.shape, corners)
-            if not 8 <= min(x1 - x0, y1 - y0) <= max(x1 - x0, y1 - y0) <= CROP_SIDE // 2:
+            if not _croppable(gray.shape, corners):
                 continue
-            crop = cv2.resize(gray[y0:y1, x0:x1], None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
-            for look in (crop, self._clahe.apply(crop)):  # equalised too: a crop is cheap, and glare is local
-                founds.append(_moved(self._find(look), 2.0, x0, y0))
+            scale = 3 if max(x1 - x0, y1 - y0) * 4 <= CROP_SIDE else 2
+            crop = cv2.resize(gray[y0:y1, x0:x1], None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+            # Equalised and thresholded too: a crop is cheap, and glare is local.
+            for look in (crop, self._clahe.apply(crop), _thresholded(crop)):
+                founds.append(_moved(self._find(look), float(scale), x0, y0))
                 if founds[-1].detections:
                     return _merge(founds)
         return _merge(founds)
@@ -168,7 +201,12 @@ class CodeScanner:
             self._inverted = not self._inverted  # a dark-mode code: the plain pass looks at it inverted from now on
             return flipped
         seen = list(self._seen) if self._frames - self._seen_at <= SEEN_FOR else []
-        places = (unread + flipped.unread + seen) or likely_places(gray)
+        known = unread + flipped.unread + seen
+        # A decoder's unread outline is often a part of the code (a finder or two): the likeliest
+        # place by edge energy is looked at too, unless it is where a known outline already is.
+        likely = [corners for corners in likely_places(gray)[:1] if _croppable(gray.shape, corners)]
+        known = [corners for corners in known if not _inside(corners, likely)]
+        places = _distinct([*known[:1], *likely, *known[1:]])
         founds = [flipped]
         steps = (
             (False, self._cropped, gray),

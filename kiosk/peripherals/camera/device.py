@@ -239,7 +239,12 @@ class CameraDevice(BaseDevice):
         deadline = time.monotonic() + timeout
         after = 0.0
         while (left := deadline - time.monotonic()) > 0:
-            image, after = self.latest(left, after, cancel)
+            try:
+                image, after = self.latest(left, after, cancel)
+            except DeviceTimeout:
+                if after:  # frames came, the time ran out while looking at them: no code, not no frame
+                    break
+                raise
             read = scanner.feed(image)
             if read is not None:
                 return read
