@@ -359,15 +359,10 @@ def _store_application(
             staged.append(file)
             if file.size == 0:
                 raise ApiError(400, "hall.invalid", f"page {material_id}/{page} is empty")
-            content_type = "application/pdf" if page == PDF_PAGE else upload.content_type or ""
-            pages.append(
-                PageUpload(
-                    material_id,
-                    page,
-                    content_type if content_type.startswith(("image/", "application/pdf")) else "image/jpeg",
-                    file,
-                )
-            )
+            sent = upload.content_type or ""
+            image_type = sent if sent.startswith("image/") else "image/jpeg"
+            content_type = "application/pdf" if page == PDF_PAGE else image_type
+            pages.append(PageUpload(material_id, page, content_type, file))
     except BaseException:
         for file in staged:
             store.files.discard(file)

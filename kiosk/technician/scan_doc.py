@@ -25,8 +25,8 @@ import numpy as np
 from kiosk.core.errors import KioskError
 from kiosk.core.messages import Messages
 from kiosk.vision.page_detect import detect_page
-from kiosk.vision.page_files import encode_page_jpeg
-from kiosk.vision.page_warp import OUTPUT_DPI, PageError, effective_dpi, warp_page
+from kiosk.vision.page_files import capture_page
+from kiosk.vision.page_warp import PageError, effective_dpi
 from kiosk.vision.plate import PlateModel
 from kiosk.vision.quality import measure
 
@@ -67,8 +67,7 @@ def _scan(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     if quad is None:
         return 1, {"found": False, "corners": [], "effective_dpi": 0.0, "quality": quality, "ms": elapsed}
     if args.out:
-        page = warp_page(frame, quad.corners, args.size_mm, OUTPUT_DPI, args.bw)
-        jpeg = encode_page_jpeg(page, dpi=OUTPUT_DPI)
+        jpeg = capture_page(frame, quad.corners, args.size_mm, args.bw).jpeg
         try:
             Path(args.out).write_bytes(jpeg)
         except OSError as exc:

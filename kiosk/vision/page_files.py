@@ -1,4 +1,5 @@
-"""The files a captured page becomes: one JPEG per page (at most 1 MB for A4), one PDF per material.
+"""The file a captured page becomes: one JPEG per page (at most 1 MB for A4). The journey puts a
+material's JPEGs into one PDF unchanged (kiosk.core.pdf).
 
 Pages are personal data: these functions return bytes and write nothing; the caller decides
 where they go.
@@ -6,14 +7,10 @@ where they go.
 
 from __future__ import annotations
 
-import io
-
 import cv2
 import numpy as np
-from PIL import Image
 
 from kiosk.core.devices import Frame
-from kiosk.core.pdf import PdfPage, pdf_from_jpegs
 from kiosk.vision.page_warp import A4_MM, OUTPUT_DPI, PageError, effective_dpi, warp_page
 
 MAX_PAGE_BYTES = 1_000_000
@@ -55,18 +52,6 @@ def capture_page(
     page = warp_page(frame_bgr, corners, size_mm, dpi, bw)
     jpeg = encode_page_jpeg(page, max_bytes, dpi)
     return Frame(jpeg, page.shape[1], page.shape[0], round(effective_dpi(corners, size_mm), 1))
-
-
-def pages_pdf(jpegs: list[bytes], sizes_mm: list[tuple[float, float]]) -> bytes:
-    """One PDF of the pages, each on its declared paper size; the JPEG bytes go in unchanged."""
-    if len(jpegs) != len(sizes_mm):
-        raise ValueError("one paper size per page")
-    pages = []
-    for jpeg, size_mm in zip(jpegs, sizes_mm, strict=True):
-        with Image.open(io.BytesIO(jpeg)) as header:  # reads the header only
-            width, height = header.size
-        pages.append(PdfPage(jpeg, width, height, size_mm))
-    return pdf_from_jpegs(pages)
 
 
 def _with_density(jpeg: bytes, dpi: float | None) -> bytes:

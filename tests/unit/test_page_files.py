@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from pypdf import PdfReader
 
-from kiosk.vision.page_files import capture_page, encode_page_jpeg, pages_pdf
+from kiosk.core.pdf import POINTS_PER_MM, PdfPage, pdf_from_jpegs
+from kiosk.vision.page_files import capture_page, encode_page_jpeg
 from kiosk.vision.page_warp import PageError, black_and_white, effective_dpi, warp_page
 from tests.support import doc_scenes as ds
 
-POINTS_PER_MM = 72 / 25.4
 A4_200DPI = (1654, 2339)  # 210 x 297 mm: 1653.5 x 2338.6 px
 LOOK = ds.Look(angle=12, centre=(0.5, 0.5), px_per_mm=3.0, content_seed=9, noise_seed=9)
 
@@ -122,11 +122,15 @@ def test_an_impossible_paper_size_is_refused(scene) -> None:
 
 
 def test_the_pdf_has_every_page_at_its_size_with_the_jpegs_unchanged(page) -> None:
-    portrait = encode_page_jpeg(page)
-    landscape = encode_page_jpeg(np.ascontiguousarray(np.rot90(page)))
-    card = encode_page_jpeg(cv2.resize(page, (425, 674)))
+    images = [page, np.ascontiguousarray(np.rot90(page)), cv2.resize(page, (425, 674))]
+    portrait, landscape, card = (encode_page_jpeg(image) for image in images)
     sizes = [(210, 297), (210, 297), (54, 85.6)]
-    pdf = pages_pdf([portrait, landscape, card], sizes)
+    pdf = pdf_from_jpegs(
+        [
+            PdfPage(jpeg, image.shape[1], image.shape[0], size)
+            for jpeg, image, size in zip((portrait, landscape, card), images, sizes, strict=True)
+        ]
+    )
     reader = PdfReader(io.BytesIO(pdf), strict=True)
     assert len(reader.pages) == 3
     boxes = [(float(p.mediabox.width) / POINTS_PER_MM, float(p.mediabox.height) / POINTS_PER_MM) for p in reader.pages]
