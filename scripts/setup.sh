@@ -16,8 +16,8 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # Debian packages: the CJK font (screens and paper), what Kivy's wheel needs for a window
 # (GL/EGL, mtdev), Xvfb for headless runs and the end-to-end tests, Chromium for web pages,
 # pcscd for PC/SC card readers (libpcsclite-dev and swig build pyscard, which has no wheel),
-# libzbar0 for pyzbar, the baseline code decoder.
-APT_RUNTIME=(python3 python3-venv python3-dev gcc fonts-noto-cjk libgl1 libegl1 libgles2 libmtdev1 libzbar0 xvfb xauth
+# libzbar0 for pyzbar, the baseline code decoder; libusb-1.0-0 for USB receipt printers.
+APT_RUNTIME=(python3 python3-venv python3-dev gcc fonts-noto-cjk libgl1 libegl1 libgles2 libmtdev1 libzbar0 libusb-1.0-0 xvfb xauth
   pcscd libpcsclite-dev swig)
 if ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; then
   $SUDO apt-get update -qq  # a fresh image has no package lists: nothing would have a candidate

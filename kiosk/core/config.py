@@ -74,9 +74,17 @@ class Codes(Strict):
 
 
 class Printer(Strict):
-    driver: Literal["simulated", "none"] = "simulated"
-    paper_width_mm: Literal[58, 80] = 80
-    paper: Literal["ok", "low", "out"] = "ok"  # simulated paper level at start
+    """The receipt printer. `escpos` talks ESC/POS through python-escpos; `simulated` runs the
+    project's printer emulator inside the kiosk and talks ESC/POS to it over loopback.
+
+    `connection`: tcp://HOST[:PORT] (9100 by default), usb://VID:PID, serial:///dev/ttyS0?baud=9600,
+    file:///dev/usb/lp0. `profile`: a model's profile in config/printers/ (by name) or a path."""
+
+    driver: Literal["simulated", "escpos", "none"] = "simulated"
+    connection: str = "tcp://127.0.0.1:9100"
+    profile: str = "generic-80"
+    paper: Literal["ok", "low", "out"] = "ok"  # simulated: the emulator's paper at start
+    status_timeout_s: float = Field(default=0.5, gt=0, le=10)  # a printer silent this long has no status
 
 
 class Peripherals(Strict):

@@ -40,6 +40,34 @@ class Row:
 class QR:
     payload: str
     caption: str = ""
+    raster: bool = False  # send as an image even where the printer draws QR codes itself (the test page)
+
+
+@dataclass(frozen=True)
+class Barcode:
+    """A Code128 barcode of printable ASCII (a receipt number for the window's scanner); caption under it."""
+
+    payload: str
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class Footer:
+    """Small print at the bottom, centred, after a rule: terminal id and print time."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class RasterTest:
+    """A black-and-white pattern `height_dots` tall, full paper width, always sent as an image.
+
+    For the printer test page: a stack of these at different heights shows whether the driver
+    splits images into fragments the printer takes.
+    """
+
+    height_dots: int
+    caption: str
 
 
 @dataclass(frozen=True)
@@ -52,7 +80,7 @@ class Blank:
     lines: int = 1
 
 
-Block = Title | Text | Row | QR | Rule | Blank
+Block = Title | Text | Row | QR | Barcode | RasterTest | Rule | Blank | Footer
 
 
 @dataclass(frozen=True)
@@ -68,9 +96,14 @@ class Document:
                 lines.append(block.text)
             elif isinstance(block, Row):
                 lines.append(f"{block.key}：{block.value}")
-            elif isinstance(block, QR) and block.caption:
+            elif isinstance(block, QR | Barcode | RasterTest) and block.caption:
                 lines.append(block.caption)
+            elif isinstance(block, Footer):
+                lines.append(block.text)
         return lines
 
     def qr_payloads(self) -> list[str]:
         return [block.payload for block in self.blocks if isinstance(block, QR)]
+
+    def barcode_payloads(self) -> list[str]:
+        return [block.payload for block in self.blocks if isinstance(block, Barcode)]

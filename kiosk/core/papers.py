@@ -1,4 +1,5 @@
-"""The papers the hall hands out, as Documents: 受理凭证 and 一次性告知单.
+"""The papers the hall hands out, as Documents: 受理凭证, 一次性告知单, 办件查询结果, and the
+technician's printer test page.
 
 Every fixed word comes from the message catalogue (`paper.*` codes), every fact from the
 service item, so a hall changes wording in config and an item's paper in its service file.
@@ -12,12 +13,26 @@ ID number, so a caller's mistake (say, an ID number in the progress URL) cannot 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from kiosk.core.catalogue import Material, ServiceItem
-from kiosk.core.documents import QR, Align, Block, Document, Row, Rule, Text, Title
+from kiosk.core.documents import (
+    QR,
+    Align,
+    Barcode,
+    Block,
+    Document,
+    Footer,
+    RasterTest,
+    Row,
+    Rule,
+    Text,
+    Title,
+)
 from kiosk.core.errors import KioskError
 from kiosk.core.identity import mask_id_number, mask_name
 from kiosk.core.messages import Messages
+from kiosk.core.progress import BEIJING, local_time, state_name
 
 
 def _contact_rows(item: ServiceItem, t: Messages) -> list[Block]:
@@ -166,3 +181,109 @@ def checklist(
         Text(t("paper.checklist.footer")),
     ]
     return Document("checklist", tuple(blocks))
+
+
+def _footer(messages: Messages, terminal_id: str, printed_at: datetime) -> Footer:
+    # A naive time is already the terminal's (Beijing) clock; an aware one may be UTC from the hall.
+    local = printed_at.astimezone(BEIJING) if printed_at.tzinfo else printed_at
+    return Footer(messages.t("paper.footer", terminal=terminal_id, at=local))
+
+
+def _timeline_blocks(answer: dict[str, Any], messages: Messages) -> list[Block]:
+    t = messages.t
+    blocks: list[Block] = [Text(t("paper.query.timeline"), bold=True)]
+    for entry in answer.get("timeline", []):
+        at, state = local_time(entry.get("at", "")), state_name(entry.get("state", ""), messages)
+        blocks.append(Text(t("paper.query.event", at=at, state=state)))
+        if entry.get("note"):  # the hall sends None for an event without a note
+            blocks.append(Text(t("paper.query.note", note=entry["note"])))
+    return blocks
+
+
+def progress_result(
+    *,
+    messages: Messages,
+    answer: dict[str, Any],
+    hall_name: str,
+    printed_at: datetime,
+    terminal_id: str,
+) -> Document:
+    """办件查询结果: the hall's answer to the progress query (GET /v1/progress), on paper.
+
+    Carries only what the answer carries: the hall sends no ID number, and an applicant name,
+    should an answer ever hold one, is masked. The barcode is the receipt number, for the
+    window's scanner.
+    """
+    t = messages.t
+    receipt_no = answer["receipt_no"]
+    blocks: list[Block] = [
+        Title(t("paper.query.title")),
+        Text(hall_name, Align.CENTER),
+        Rule(),
+        Row(t("paper.query.receipt_no"), receipt_no),
+        Row(t("paper.item"), answer.get("item_name", "")),
+    ]
+    if answer.get("applicant_name"):
+        blocks.append(Row(t("paper.query.applicant"), mask_name(answer["applicant_name"])))
+    blocks += [
+        Row(t("paper.query.state"), state_name(answer.get("state", ""), messages)),
+        Rule(),
+        *_timeline_blocks(answer, messages),
+        Rule(),
+        Text(t("paper.query.as_of")),
+        Barcode(receipt_no, receipt_no),
+        _footer(messages, terminal_id, printed_at),
+    ]
+    return Document("progress", tuple(blocks))
+
+
+# The samples are the code points under test, not wording: they stay the same in every catalogue.
+TEST_SAMPLES: tuple[tuple[str, str], ...] = (
+    ("paper.test.ascii", "ABCDEFGHIJKLMNOPQRSTUVWXYZ abcdefghijklmnopqrstuvwxyz 0123456789"),
+    ("paper.test.ascii_punctuation", "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"),
+    ("paper.test.chinese_punctuation", "，。、；：？！“”‘’（）【】《》—…·"),
+    ("paper.test.common_han", "政务服务自助终端"),
+    ("paper.test.four_byte_han", "𠀀 㐀"),  # GB18030 four-byte: U+20000, U+3400
+    ("paper.test.extended_han", "䶮 龘 堃"),  # two bytes, but outside GB2312
+    ("paper.test.fullwidth", "１２３ＡＢＣ"),
+    ("paper.test.symbols", "℃ ㎡ № ￥ ¥ × ÷ ±"),  # "¥" U+00A5 is four bytes, "￥" two
+    ("paper.test.box_drawing", "┌─┬─┐│├─┼─┤│└─┴─┘"),
+)
+SAMPLE_ID_NUMBER = "11010519491231002X"  # a GB 11643 example number, shown masked as on every paper
+LADDER_HEIGHTS = (24, 48, 96, 192, 384)  # dots: image fragment heights printers take or choke on
+
+
+def test_page(
+    *,
+    messages: Messages,
+    terminal_id: str,
+    printed_at: datetime,
+    paper_width_mm: int,
+    profile_name: str,
+) -> Document:
+    """The technician's printer test page: every character class, both ways of printing a QR
+    code, a Code128 barcode and images at each fragment height, each labelled.
+    """
+    t = messages.t
+    blocks: list[Block] = [
+        Title(t("paper.test.title")),
+        Row(t("paper.test.profile"), profile_name),
+        Row(t("paper.test.paper_width"), t("paper.test.millimetres", mm=paper_width_mm)),
+        Rule(),
+    ]
+    for code, sample in TEST_SAMPLES:
+        blocks += [Text(t(code), bold=True), Text(sample)]
+    qr_payload = t("paper.test.qr_payload", terminal=terminal_id, profile=profile_name)
+    blocks += [
+        Text(t("paper.test.masked_id"), bold=True),
+        Text(mask_id_number(SAMPLE_ID_NUMBER)),
+        Rule(),
+        QR(qr_payload, t("paper.test.native_qr")),
+        QR(qr_payload, t("paper.test.raster_qr"), raster=True),
+        Barcode(terminal_id, t("paper.test.barcode", payload=terminal_id)),
+        Rule(),
+        Text(t("paper.test.ladder"), bold=True),
+        *(RasterTest(height, t("paper.test.ladder_step", height=height)) for height in LADDER_HEIGHTS),
+        _footer(messages, terminal_id, printed_at),
+    ]
+    return Document("test", tuple(blocks))

@@ -14,6 +14,7 @@ from kiosk.core.config import Peripherals
 from kiosk.core.devices import Level
 from kiosk.peripherals.base import BaseDevice, Unconfigured
 from kiosk.peripherals.camera.simulated import simulated_camera
+from kiosk.peripherals.printer.profile import load_profile
 from kiosk.peripherals.sim_card import SimulatedCardReader
 from kiosk.peripherals.sim_printer import SimulatedPrinter
 from kiosk.vision.quality import Gates
@@ -42,6 +43,16 @@ def _opencv_camera(config: Peripherals) -> BaseDevice:
     return opencv_camera("camera", camera.device, camera.width, camera.height, camera.fps, **_camera_options(config))
 
 
+def _escpos_printer(config: Peripherals, data_dir: Path) -> BaseDevice:
+    from kiosk.peripherals.printer.driver import EscPosPrinter
+
+    printer = config.printer
+    profile = load_profile(printer.profile)
+    return EscPosPrinter(
+        "printer", printer.connection, profile, data_dir / "printer-jobs.jsonl", printer.status_timeout_s
+    )
+
+
 def build_devices(config: Peripherals, data_dir: Path) -> dict[str, BaseDevice]:
     printer = config.printer
     makers: dict[str, dict[str, Callable[[], BaseDevice]]] = {
@@ -60,8 +71,9 @@ def build_devices(config: Peripherals, data_dir: Path) -> dict[str, BaseDevice]:
         },
         "printer": {
             "simulated": lambda: SimulatedPrinter(
-                "printer", data_dir / "printed", printer.paper_width_mm, Level(printer.paper)
-            )
+                "printer", data_dir / "printed", load_profile(printer.profile), Level(printer.paper)
+            ),
+            "escpos": lambda: _escpos_printer(config, data_dir),
         },
     }
     drivers = {

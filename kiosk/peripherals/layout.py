@@ -14,14 +14,19 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
+import numpy as np
 import qrcode
 from qrcode.constants import ERROR_CORRECT_M
 
-from kiosk.core.documents import QR, Align, Blank, Document, Row, Rule, Text, Title
+from kiosk.core.documents import QR, Align, Barcode, Blank, Document, Footer, RasterTest, Row, Rule, Text, Title
+from kiosk.peripherals import code128
 
 DOTS_PER_COLUMN = 12  # Font A: 12×24 dots
 GLYPH_HEIGHT = 24
 ENCODING = "gb18030"
+BARCODE_HEIGHT = 64  # dots, 8 mm: enough for a hand scanner held at a slant
+# Dots per Code128 module, widest first. Under 2 dots (0.25 mm) thermal bars bleed into each other.
+BARCODE_MODULES = (3, 2)
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,7 @@ class Symbol:
     payload: str
     module: int
     matrix: tuple[tuple[bool, ...], ...]  # dark modules, without quiet zone
+    raster: bool = False  # sent as an image even where the printer draws QR codes itself
 
     @property
     def size(self) -> int:
@@ -70,7 +76,35 @@ class Symbol:
         return len(self.matrix) * self.module
 
 
-Item = Line | Symbol
+@dataclass(frozen=True)
+class Bars:
+    """A Code128 barcode the printer draws itself (GS k); `modules` without quiet zone, True = bar."""
+
+    payload: str
+    modules: tuple[bool, ...]
+    module: int  # dots per module (GS w, 2–6)
+    height: int  # bar height in dots (GS h)
+
+    @property
+    def width(self) -> int:
+        return len(self.modules) * self.module
+
+
+@dataclass(frozen=True)
+class Raster:
+    """A bitmap sent as dots (GS v 0, GS ( L or ESC *), placed `left` dots from the paper's edge.
+
+    `rows` are packed 1-bit rows, MSB first, ceil(width / 8) bytes each, 1 = black: the printer's
+    own raster format, so the emulator can hand what it received straight to the renderer.
+    """
+
+    width: int
+    height: int
+    rows: bytes
+    left: int = 0
+
+
+Item = Line | Symbol | Bars | Raster
 
 # A line must not begin with these (禁则): closing punctuation hangs on to the word before it.
 _NO_LINE_START = set("，。、；：！？）】》」』”’…—,.;:!?)]}%·")
@@ -200,9 +234,56 @@ def qr_module_size(modules: int, dots: int) -> int:
     return max(3, min(7, dots // 2 // modules))
 
 
+def barcode_bars(payload: str, dots: int) -> Bars | Symbol:
+    """`payload` as Code128 at the widest module for which symbol and quiet zones fit `dots`.
+
+    A payload too long for the paper even at 2 dots a module (a receipt number on 58 mm) is
+    printed as a QR code of the same text: hall scanners read both, and nothing is dropped.
+    ValueError for a payload that is not printable ASCII.
+    """
+    row = code128.modules(payload)  # ValueError unless printable ASCII
+    quiet = code128.QUIET_MODULES
+    for module in BARCODE_MODULES:
+        if len(row) * module <= dots:
+            bars = tuple(bool(m) for m in row[quiet:-quiet])
+            return Bars(payload, bars, module, BARCODE_HEIGHT)
+    return qr_symbol(payload, dots)
+
+
+def stripe_pattern(width: int, height: int) -> Raster:
+    """Diagonal stripes in a one-dot frame, packed rows MSB first, 1 = black.
+
+    A fragment of an image sent at the wrong offset breaks the diagonals; a dropped row or
+    column breaks the frame.
+    """
+    if height < 1:
+        raise ValueError("a test pattern needs at least one row")
+    y, x = np.mgrid[0:height, 0:width]
+    black = ((x + y) // 8) % 2 == 0
+    black[[0, -1], :] = True
+    black[:, [0, -1]] = True
+    return Raster(width, height, np.packbits(black, axis=1).tobytes())
+
+
+def _centred(text: str, columns: int) -> list[Line]:
+    return [Line(part, Align.CENTER) for part in wrap(text, columns)]
+
+
+def _captioned(item: Item, caption: str, columns: int) -> list[Item]:
+    """A symbol between blank lines (the quiet zone a scanner needs), then its caption."""
+    items: list[Item] = [Line(""), item, Line("")]
+    return items + (_centred(caption, columns) if caption else [])
+
+
+def qr_symbol(payload: str, dots: int, raster: bool = False) -> Symbol:
+    matrix = qr_matrix(payload)
+    return Symbol(payload, qr_module_size(len(matrix), dots), matrix, raster)
+
+
 def layout(document: Document, paper_width_mm: int) -> list[Item]:
     """The printed lines and symbols of `document`, top to bottom."""
     spec = paper(paper_width_mm)
+    rule = Line("-" * spec.columns)
     items: list[Item] = []
     for block in document.blocks:
         if isinstance(block, Title):
@@ -215,17 +296,19 @@ def layout(document: Document, paper_width_mm: int) -> list[Item]:
         elif isinstance(block, Row):
             items.extend(_row(block, spec.columns))
         elif isinstance(block, QR):
-            matrix = qr_matrix(block.payload)
-            # a blank line above and below: the quiet zone a scanner needs
-            items.append(Line(""))
-            items.append(Symbol(block.payload, qr_module_size(len(matrix), spec.dots), matrix))
-            items.append(Line(""))
-            if block.caption:
-                items.extend(Line(part, Align.CENTER) for part in wrap(block.caption, spec.columns))
+            items.extend(_captioned(qr_symbol(block.payload, spec.dots, block.raster), block.caption, spec.columns))
+        elif isinstance(block, Barcode):
+            items.extend(_captioned(barcode_bars(block.payload, spec.dots), block.caption, spec.columns))
+        elif isinstance(block, RasterTest):
+            items.append(stripe_pattern(spec.dots, block.height_dots))
+            items.extend(_centred(block.caption, spec.columns))
         elif isinstance(block, Rule):
-            items.append(Line("-" * spec.columns))
+            items.append(rule)
         elif isinstance(block, Blank):
             items.extend(Line("") for _ in range(block.lines))
+        elif isinstance(block, Footer):
+            items.append(rule)
+            items.extend(_centred(block.text, spec.columns))
         else:  # a new block type must be laid out here before it can be printed
             raise TypeError(f"cannot lay out {type(block).__name__}")
     return items

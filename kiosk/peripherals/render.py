@@ -1,20 +1,36 @@
-"""Document → PNG: what the paper will look like, for the simulated printer and on-screen copies.
+"""Layout items → PNG: what the paper will look like, for the simulated printer, the printer
+emulator and on-screen copies.
 
-It draws the lines and symbols of layout.py on the printer's dot grid (12×24-dot cells, a CJK
-character two cells), so the picture breaks lines exactly where the printer does.
+It draws the items of layout.py (lines, QR symbols, barcodes, bitmaps) on the printer's dot grid
+(12×24-dot cells, a CJK character two cells), so the picture breaks lines exactly where the
+printer does. `render_items` draws any list of items: a Document's layout or what the emulator
+parsed from ESC/POS.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from kiosk.core.documents import Align, Document
-from kiosk.peripherals.layout import DOTS_PER_COLUMN, GLYPH_HEIGHT, Line, Symbol, cell_width, layout, paper
+from kiosk.peripherals.layout import (
+    DOTS_PER_COLUMN,
+    GLYPH_HEIGHT,
+    Bars,
+    Item,
+    Line,
+    Raster,
+    Symbol,
+    cell_width,
+    layout,
+    paper,
+)
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +44,7 @@ LINE_GAP = 6  # dots between lines (ESC 2 default spacing is 30 dots for 24-dot 
 BASELINE = 21  # in a 24-dot cell: Noto CJK's ascender is 0.88 em
 MARGIN_TOP = 12
 MARGIN_BOTTOM = 48  # the stretch fed out to the cutter
+BARS_GAP = LINE_GAP  # below a barcode, so the caption under it does not touch the bars
 
 
 @cache
@@ -49,9 +66,14 @@ def font(bold: bool = False) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(GLYPH_HEIGHT)
 
 
-def _line_height(item: Line | Symbol) -> int:
+def item_height(item: Item) -> int:
+    """Dots of paper `item` takes: also what the printer emulator's roll loses to it."""
     if isinstance(item, Symbol):
         return item.size
+    if isinstance(item, Bars):
+        return item.height + BARS_GAP
+    if isinstance(item, Raster):
+        return item.height  # image stripes follow each other with no gap
     return GLYPH_HEIGHT * item.height + LINE_GAP
 
 
@@ -92,23 +114,47 @@ def _draw_symbol(image: Image.Image, symbol: Symbol, top: int) -> None:
                 draw.rectangle((left + x * m, top + y * m, left + (x + 1) * m - 1, top + (y + 1) * m - 1), fill=0)
 
 
-def render_image(document: Document, paper_width_mm: int) -> Image.Image:
-    """The printed paper as a greyscale image, one pixel per printer dot."""
-    items = layout(document, paper_width_mm)
-    height = MARGIN_TOP + sum(_line_height(item) for item in items) + MARGIN_BOTTOM
-    image = Image.new("L", (paper(paper_width_mm).dots, height), 255)
+def _draw_bars(image: Image.Image, bars: Bars, top: int) -> None:
+    row = np.repeat(np.array(bars.modules, dtype=bool), bars.module)
+    strip = np.where(np.broadcast_to(row, (bars.height, row.size)), 0, 255).astype(np.uint8)
+    image.paste(Image.fromarray(strip, "L"), (_left(image.width, bars.width, Align.CENTER), top))
+
+
+def _draw_raster(image: Image.Image, raster: Raster, top: int) -> None:
+    packed = np.frombuffer(raster.rows, np.uint8).reshape(raster.height, -1)
+    bits = np.unpackbits(packed, axis=1)[:, : raster.width]
+    image.paste(Image.fromarray(np.where(bits, 0, 255).astype(np.uint8), "L"), (raster.left, top))
+
+
+def render_items(items: Sequence[Item], paper_dots: int) -> Image.Image:
+    """The printed paper as a greyscale image, one pixel per printer dot, `paper_dots` wide."""
+    height = MARGIN_TOP + sum(item_height(item) for item in items) + MARGIN_BOTTOM
+    image = Image.new("L", (paper_dots, height), 255)
     top = MARGIN_TOP
     for item in items:
         if isinstance(item, Symbol):
             _draw_symbol(image, item, top)
+        elif isinstance(item, Bars):
+            _draw_bars(image, item, top)
+        elif isinstance(item, Raster):
+            _draw_raster(image, item, top)
         else:
             _draw_line(image, item, top)
-        top += _line_height(item)
+        top += item_height(item)
     return image
+
+
+def render_image(document: Document, paper_width_mm: int) -> Image.Image:
+    """The printed paper of `document` as a greyscale image, one pixel per printer dot."""
+    return render_items(layout(document, paper_width_mm), paper(paper_width_mm).dots)
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def render_png(document: Document, paper_width_mm: int) -> bytes:
     """PNG bytes of `render_image`."""
-    buffer = io.BytesIO()
-    render_image(document, paper_width_mm).save(buffer, format="PNG")
-    return buffer.getvalue()
+    return png_bytes(render_image(document, paper_width_mm))

@@ -1,18 +1,27 @@
-"""Receipt: the number, the same QR as on paper, and the printed 受理凭证."""
+"""Receipt: the number, the same QR as on paper, and the printed 受理凭证.
+
+When the printer cannot print (paper out, cover open), the QR on screen is the receipt, and
+the receipt still prints by itself if staff fix the printer while the citizen is here: the
+same job id, so never a second copy.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from kiosk.core.devices import DeviceEvent, DeviceState, Status
 from kiosk.core.errors import KioskError
 from kiosk.screens.base import KioskScreen
 from kiosk.screens.images import qr_texture
+
+_STAFF_FIXES = {"printer.paper_out": "receipt.paper_out", "printer.cover_open": "receipt.cover_open"}
 
 
 class ReceiptScreen(KioskScreen):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.printed_job = ""
+        self.waiting_for_printer = False
 
     def refresh(self) -> None:
         session = self.journey.session
@@ -25,6 +34,7 @@ class ReceiptScreen(KioskScreen):
 
     async def _print(self) -> None:
         journey = self.journey
+        self.waiting_for_printer = False
         self.ids.print_status.text = self.t("receipt.printing")
         job_id = journey.receipt_job_id()
         try:
@@ -32,11 +42,22 @@ class ReceiptScreen(KioskScreen):
             self.printed_job = job_id
             self.ids.print_status.text = self.t("receipt.printed")
         except KioskError as exc:
-            key = "receipt.paper_out" if exc.code == "printer.paper_out" else "receipt.print_failed"
-            self.ids.print_status.text = self.t(key)
+            self.waiting_for_printer = exc.code in _STAFF_FIXES
+            self.ids.print_status.text = self.t(_STAFF_FIXES.get(exc.code, "receipt.print_failed"))
+
+    def on_device_event(self, event: DeviceEvent) -> None:
+        fixed = (
+            event.device == "printer"
+            and event.kind == "state"
+            and isinstance(event.payload, Status)
+            and event.payload.state is DeviceState.READY
+        )
+        if fixed and self.waiting_for_printer and self.manager is not None and self.manager.current_screen is self:
+            self.app.spawn(self._print())
 
     def wipe(self) -> None:
         self.printed_job = ""
+        self.waiting_for_printer = False
         self.ids.number.text = ""
         self.ids.qr.texture = None
         self.ids.print_status.text = ""

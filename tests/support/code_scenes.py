@@ -22,7 +22,7 @@ import segno
 import segno.consts
 
 from kiosk.core.receipt_number import format_number
-from tests.support import code128
+from kiosk.peripherals import code128
 
 HD = (1280, 720)
 FULL_HD = (1920, 1080)

@@ -234,7 +234,7 @@ def test_default_config_loads() -> None:
     assert config.terminal.id == "DEMO0001"
     assert config.terminal.language == "zh-CN"
     assert config.peripherals.printer.driver == "simulated"
-    assert config.peripherals.printer.paper_width_mm == 80
+    assert config.peripherals.printer.profile == "generic-80"
     assert config.ui.idle_timeout_s == 60
     assert config.data_dir == PROJECT_ROOT / "data"
 
@@ -276,14 +276,9 @@ def config_error(path: Path) -> str:
             "kiosk.toml: terminal.id = 'bad id': String should match pattern '^[A-Z0-9]{6,12}$'",
         ),
         (
-            'driver = "simulated"\npaper_width_mm',
-            'driver = "foo"\npaper_width_mm',
-            "kiosk.toml: peripherals.printer.driver = 'foo': Input should be 'simulated' or 'none'",
-        ),
-        (
-            "paper_width_mm = 80",
-            "paper_width_mm = 70",
-            "kiosk.toml: peripherals.printer.paper_width_mm = 70: Input should be 58 or 80",
+            'driver = "simulated"                 # the printer emulator',
+            'driver = "foo"                 # the printer emulator',
+            "kiosk.toml: peripherals.printer.driver = 'foo': Input should be 'simulated', 'escpos' or 'none'",
         ),
         (
             'language = "zh-CN"',
@@ -293,7 +288,7 @@ def config_error(path: Path) -> str:
         ("large_text = false", "large_text = false\nlarge_txt = true", "kiosk.toml: ui.large_txt: unknown key"),
         ("timeout_s = 10", "timeout_s = 0", "kiosk.toml: hall.timeout_s = 0: Input should be greater than 0"),
     ],
-    ids=["negative-timeout", "terminal-id", "printer-driver", "paper-width", "language", "unknown-key", "hall-timeout"],
+    ids=["negative-timeout", "terminal-id", "printer-driver", "language", "unknown-key", "hall-timeout"],
 )
 def test_bad_config_value(tmp_path: Path, old: str, new: str, expected: str) -> None:
     assert config_error(broken_config(tmp_path, old, new)) == expected

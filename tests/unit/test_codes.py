@@ -12,10 +12,10 @@ from pyzbar import pyzbar
 
 from kiosk.core.devices import CodeRead
 from kiosk.core.errors import DeviceError
+from kiosk.peripherals import code128
 from kiosk.vision import scanner as scanner_module
 from kiosk.vision.codes import CODE_128, DATA_MATRIX, PDF417, QR_CODE, decode
 from kiosk.vision.scanner import WINDOW, CodeScanner, likely_places, to_gray
-from tests.support import code128
 from tests.support.code_scenes import (
     FULL_HD,
     HD,

@@ -30,6 +30,7 @@ from kiosk.core.messages import Messages
 from kiosk.core.receipt_number import ReceiptNumbers, is_valid
 from kiosk.core.session import EndReason, IdlePhase, IdleWatch, Session, Step
 from kiosk.peripherals.demo_identities import DEMO_CITIZENS
+from kiosk.peripherals.printer.profile import load_profile
 from kiosk.peripherals.sim_printer import SimulatedPrinter
 from tests.unit.test_pdf import embedded_jpegs
 
@@ -87,7 +88,7 @@ def camera() -> PageMaker:
 
 @pytest.fixture
 def printer(tmp_path: Path) -> Iterator[SimulatedPrinter]:
-    device = SimulatedPrinter("printer", tmp_path / "printed", 80)
+    device = SimulatedPrinter("printer", tmp_path / "printed", load_profile("generic-80"))
     device.open()
     yield device
     device.close()
@@ -530,7 +531,9 @@ def test_printing_the_receipt_twice_prints_once(
 
     assert second == first
     assert [e.payload for e in events if e.kind == "printed"] == [job_id]
-    assert sorted(p.name for p in printer.out_dir.iterdir()) == [f"{job_id}.bin", f"{job_id}.png", f"{job_id}.txt"]
+    papers = sorted(p.name for p in printer.out_dir.iterdir() if p.name != "jobs.jsonl")
+    assert papers == [f"{job_id}.bin", f"{job_id}.json", f"{job_id}.png", f"{job_id}.txt"]
+    assert len(printer.machine.papers) == 1 and printer.machine.papers[0].complete
     printed = Path(first.artefacts["text"]).read_text(encoding="utf-8")
     assert journey.session.receipt_no in printed
     assert "11010519491231002X" not in printed

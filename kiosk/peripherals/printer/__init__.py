@@ -1,0 +1,1 @@
+"""The ESC/POS receipt printer: model profiles, connections, status, jobs and the driver."""

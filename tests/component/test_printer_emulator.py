@@ -1,0 +1,216 @@
+"""The ESC/POS printer emulator through a real TCP socket: papers, status answers, faults, the CLI."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from kiosk.core.devices import Level
+from kiosk.peripherals.printer_emulator import PrinterEmulator, PrinterMachine
+from tests.conftest import ROOT
+
+INIT = b"\x1b@\x1c&"
+CUT = b"\x1dV\x41\x18"
+TIMEOUT = 5.0
+
+
+def receipt(*lines: str) -> bytes:
+    return INIT + b"".join(line.encode("gb18030") + b"\n" for line in lines) + CUT
+
+
+def process_id(ids: bytes) -> bytes:
+    return b"\x1d(H\x06\x00\x30\x30" + ids
+
+
+def ack(ids: bytes) -> bytes:
+    return b"\x37\x22" + ids + b"\x00"
+
+
+@pytest.fixture
+def emulator(tmp_path: Path) -> Iterator[PrinterEmulator]:
+    with PrinterEmulator(PrinterMachine(58, tmp_path / "out")) as running:
+        yield running
+
+
+def connect(emulator: PrinterEmulator) -> socket.socket:
+    sock = socket.create_connection((emulator.host, emulator.port), timeout=TIMEOUT)
+    sock.settimeout(TIMEOUT)
+    return sock
+
+
+def ask(sock: socket.socket, request: bytes, size: int = 1, timeout: float = TIMEOUT) -> bytes:
+    """Send `request`, read `size` bytes back; b"" when nothing comes within `timeout`."""
+    sock.sendall(request)
+    sock.settimeout(timeout)
+    answer = b""
+    try:
+        while len(answer) < size:
+            chunk = sock.recv(size - len(answer))
+            if not chunk:
+                break
+            answer += chunk
+    except TimeoutError:
+        pass
+    return answer
+
+
+def test_a_receipt_becomes_a_paper_with_files(emulator: PrinterEmulator, tmp_path: Path) -> None:
+    data = receipt("受理凭证", "请妥善保管") + receipt("second")
+    with connect(emulator) as sock:
+        sock.sendall(data)
+    first, second = emulator.machine.wait_papers(2, TIMEOUT)
+    assert (first.seq, first.complete, first.text_lines()) == (1, True, ["受理凭证", "请妥善保管"])
+    assert second.text_lines() == ["second"]
+    assert first.raw + second.raw == data
+    out = tmp_path / "out"
+    assert (out / "0001.txt").read_text("utf-8") == "受理凭证\n请妥善保管\n"
+    assert (out / "0001.bin").read_bytes() == first.raw
+    summary = json.loads((out / "0001.json").read_text("utf-8"))
+    assert summary["lines"] == ["受理凭证", "请妥善保管"] and summary["complete"] and summary["bytes"] == len(first.raw)
+    with Image.open(out / "0002.png") as png:
+        assert png.width == 384
+    assert first.png == out / "0001.png"
+
+
+@pytest.mark.parametrize(
+    ("level", "eot", "gs_r"),
+    [
+        (Level.OK, [0x12, 0x12, 0x12, 0x12], b"\x00"),
+        (Level.LOW, [0x12, 0x12, 0x12, 0x1E], b"\x03"),
+        (Level.OUT, [0x1A, 0x32, 0x12, 0x7E], b""),  # offline: GS r is not real-time, it is not answered
+    ],
+)
+def test_status_answers_follow_the_paper(emulator: PrinterEmulator, level: Level, eot: list[int], gs_r: bytes) -> None:
+    emulator.machine.set_paper(level)
+    with connect(emulator) as sock:
+        assert [ask(sock, bytes([0x10, 0x04, n]))[0] for n in (1, 2, 3, 4)] == eot
+        assert ask(sock, b"\x1dr\x01", timeout=0.3 if not gs_r else TIMEOUT) == gs_r
+
+
+def test_cover_open_is_offline_and_answers_again_when_closed(emulator: PrinterEmulator) -> None:
+    emulator.machine.open_cover()
+    with connect(emulator) as sock:
+        assert ask(sock, b"\x10\x04\x01") == b"\x1a"
+        assert ask(sock, b"\x10\x04\x02") == b"\x16"
+        assert ask(sock, receipt("lost") + process_id(b"0001"), 7, timeout=0.3) == b""
+        emulator.machine.close_cover()
+        assert ask(sock, b"\x10\x04\x01") == b"\x12"
+        assert ask(sock, receipt("kept") + process_id(b"0002"), 7) == ack(b"0002")
+    (paper,) = emulator.machine.wait_papers(1, TIMEOUT)
+    assert paper.text_lines() == ["kept"]
+
+
+def test_a_silent_printer_answers_nothing_but_prints(emulator: PrinterEmulator) -> None:
+    emulator.machine.silent(True)
+    with connect(emulator) as sock:
+        assert ask(sock, b"\x10\x04\x04", timeout=0.3) == b""
+        assert ask(sock, receipt("quiet") + process_id(b"0003"), 7, timeout=0.3) == b""
+    assert emulator.machine.wait_papers(1, TIMEOUT)[0].text_lines() == ["quiet"]
+
+
+def test_process_id_is_acknowledged_after_the_paper(emulator: PrinterEmulator) -> None:
+    with connect(emulator) as sock:
+        assert ask(sock, receipt("one") + process_id(b"A001"), 7) == ack(b"A001")
+        assert len(emulator.machine.papers) == 1  # printed before the answer went out
+
+
+def test_paper_running_out_mid_paper_leaves_a_fragment_and_no_ack(tmp_path: Path) -> None:
+    machine = PrinterMachine(58, tmp_path, roll_dots=700, near_end_dots=600)
+    with PrinterEmulator(machine) as emulator, connect(emulator) as sock:
+        assert ask(sock, b"\x10\x04\x04") == b"\x12"
+        lines = [f"line {n}" for n in range(40)]  # 30 dots each: 1200 dots, the roll has 700
+        assert ask(sock, receipt(*lines) + process_id(b"B001"), 7, timeout=0.5) == b""
+        assert ask(sock, b"\x10\x04\x04") == b"\x7e"
+        assert ask(sock, b"\x10\x04\x02") == b"\x32"
+        (fragment,) = machine.wait_papers(1, TIMEOUT)
+        assert not fragment.complete
+        assert fragment.text_lines() == lines[: len(fragment.text_lines())]
+        assert 20 <= len(fragment.text_lines()) < 40
+        assert (tmp_path / "0001-partial.png").exists() and (tmp_path / "0001-partial.json").exists()
+        machine.load_paper(5000)
+        assert ask(sock, b"\x10\x04\x04") == b"\x12"
+        assert ask(sock, receipt("after the new roll") + process_id(b"B002"), 7) == ack(b"B002")
+        assert machine.wait_papers(2, TIMEOUT)[1].text_lines() == ["after the new roll"]
+
+
+def test_near_end_comes_before_the_end(tmp_path: Path) -> None:
+    machine = PrinterMachine(58, None, roll_dots=700, near_end_dots=600)
+    assert machine.feed(receipt("a", "b", "c", "d") + b"\x10\x04\x04") == b"\x1e"  # 4×30 + 48 dots used
+    assert machine.feed(b"\x1dr\x01") == b"\x03"
+
+
+def test_a_dropped_connection_keeps_the_paper_open_for_the_next(emulator: PrinterEmulator) -> None:
+    head = INIT + "第一行\n".encode("gb18030")
+    emulator.drop_after(len(head))
+    with connect(emulator) as sock:
+        sock.sendall(head + "never arrives\n".encode("gb18030"))
+        assert sock.recv(16) == b""  # closed by the printer
+    with connect(emulator) as sock:
+        assert ask(sock, "第二行\n".encode("gb18030") + CUT + process_id(b"C001"), 7) == ack(b"C001")
+    (paper,) = emulator.machine.wait_papers(1, TIMEOUT)
+    assert paper.complete and paper.text_lines() == ["第一行", "第二行"]
+
+
+def test_a_new_job_does_not_continue_an_unfinished_paper(emulator: PrinterEmulator) -> None:
+    with connect(emulator) as sock:
+        sock.sendall(INIT + b"half a receipt\n")
+        assert ask(sock, b"\x10\x04\x01") == b"\x12"  # the data before it is in
+    with connect(emulator) as sock:
+        sock.sendall(receipt("a new receipt"))
+    fragment, paper = emulator.machine.wait_papers(2, TIMEOUT)
+    assert (fragment.complete, fragment.text_lines()) == (False, ["half a receipt"])
+    assert (paper.complete, paper.text_lines()) == (True, ["a new receipt"])
+    assert fragment.raw == INIT + b"half a receipt\n\x10\x04\x01"  # all it received until the new job
+
+
+def test_a_slow_printer_still_prints_in_order(emulator: PrinterEmulator) -> None:
+    emulator.delay(0.05)
+    with connect(emulator) as sock:
+        started = time.monotonic()
+        assert ask(sock, receipt("slow") + process_id(b"D001"), 7) == ack(b"D001")
+        assert time.monotonic() - started >= 0.05
+    assert emulator.machine.papers[0].text_lines() == ["slow"]
+
+
+CLI = """
+import argparse, sys
+from kiosk.technician import printer_emulator
+parser = argparse.ArgumentParser(prog="kiosk")
+printer_emulator.add_parser(parser.add_subparsers(dest="command", required=True))
+args = parser.parse_args(sys.argv[1:])
+sys.exit(args.func(args))
+"""
+
+
+def test_the_cli_listens_and_writes_papers(tmp_path: Path) -> None:
+    out = tmp_path / "papers"
+    command = [sys.executable, "-c", CLI, "printer-emulator", "--port", "0", "--out", str(out), "--width", "80"]
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        listening = json.loads(proc.stdout.readline())["listening"]
+        host, port = listening.removeprefix("tcp://").rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=TIMEOUT) as sock:
+            sock.sendall(receipt("受理凭证", "技术员测试"))
+        announced = json.loads(proc.stdout.readline())
+        assert announced == {
+            "seq": 1,
+            "complete": True,
+            "png": str(out / "0001.png"),
+            "lines": ["受理凭证", "技术员测试"],
+        }
+        assert (out / "0001.txt").read_text("utf-8") == "受理凭证\n技术员测试\n"
+        assert json.loads((out / "0001.json").read_text("utf-8"))["seq"] == 1
+        with Image.open(out / "0001.png") as png:
+            assert png.width == 576
+    finally:
+        proc.terminate()
+        assert proc.wait(TIMEOUT) == 0
