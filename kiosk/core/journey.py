@@ -393,6 +393,20 @@ class Journey:
             item, messages=self.messages, hall_name=self.terminal.hall_name, printed_at=self._now(), missing=missing
         )
 
+    def progress_document(self, answer: dict[str, Any]) -> Document:
+        """办件查询结果: the hall's answer to a progress query, on paper."""
+        return papers.progress_result(
+            messages=self.messages,
+            answer=answer,
+            hall_name=self.terminal.hall_name,
+            printed_at=self._now(),
+            terminal_id=self.terminal.id,
+        )
+
+    def progress_job_id(self, answer: dict[str, Any]) -> str:
+        """One print of a result per session and receipt: a second tap does not print it twice."""
+        return f"{self.session.session_id}-progress-{answer.get('receipt_no', '')}"
+
     def print_document(self, document: Document, job_id: str, timeout: float = 30.0) -> PrintResult:
         """Blocking. The job id makes a retry safe: a printer never prints one job twice."""
         if self.printer is None:

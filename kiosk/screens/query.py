@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kiosk.core import receipt_number
-from kiosk.core.errors import HallError
+from kiosk.core.errors import HallError, KioskError
 from kiosk.core.progress import progress_lines
 from kiosk.screens.base import KioskScreen
 from kiosk.screens.widgets import CLEAR, DELETE
@@ -18,6 +18,7 @@ class QueryScreen(KioskScreen):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.selected = "receipt_no"
+        self.answer: dict[str, Any] = {}
 
     def on_kv_post(self, *_: Any) -> None:
         for field in FIELDS:
@@ -63,9 +64,32 @@ class QueryScreen(KioskScreen):
             return
         lines = progress_lines(answer, self.app.kiosk.messages)
         self.ids.result.text = "\n".join(lines)
+        self.answer = answer
+        self.ids.print_button.disabled = False
+        self.ids.print_button.opacity = 1
+
+    def print_result(self) -> None:
+        self.app.spawn(self._print_result())
+
+    async def _print_result(self) -> None:
+        journey, button, status = self.journey, self.ids.print_button, self.ids.print_status
+        status.text = self.t("query.printing")
+        button.disabled = True
+        try:
+            document, job_id = journey.progress_document(self.answer), journey.progress_job_id(self.answer)
+            await self.app.blocking(journey.print_document, document, job_id)
+            status.text = self.t("query.printed")
+        except KioskError as exc:
+            status.text = self.error_text(exc)
+        finally:
+            button.disabled = False
 
     def wipe(self) -> None:
         for field in FIELDS:
             self.ids[field].value = ""
         self.ids.result.text = ""
+        self.ids.print_status.text = ""
+        self.ids.print_button.disabled = True
+        self.ids.print_button.opacity = 0
+        self.answer = {}
         self.selected = "receipt_no"

@@ -21,13 +21,14 @@ from kiosk.core.documents import Document
 from kiosk.core.errors import ConfigError, KioskError
 from kiosk.core.messages import PRIMARY, Messages
 from kiosk.core.progress import BEIJING
+from kiosk.core.receipt_number import format_number
 from kiosk.peripherals.demo_identities import DEMO_CITIZENS
 from kiosk.peripherals.printer.driver import EscPosPrinter
 from kiosk.peripherals.printer.profile import PrinterProfile, load_profile
 
 SAMPLES = ("acceptance", "checklist", "query", "test")
 SAMPLE_TERMINAL = "SAMPLE01"
-SAMPLE_RECEIPT = "SAMPLE0120261124000017"
+SAMPLE_RECEIPT = format_number(SAMPLE_TERMINAL, dt.date(2026, 11, 24), 17)
 SAMPLE_URL = "https://zwfw.example.gov.cn/progress/" + SAMPLE_RECEIPT
 
 

@@ -180,19 +180,10 @@ def test_a_slow_printer_still_prints_in_order(emulator: PrinterEmulator) -> None
     assert emulator.machine.papers[0].text_lines() == ["slow"]
 
 
-CLI = """
-import argparse, sys
-from kiosk.technician import printer_emulator
-parser = argparse.ArgumentParser(prog="kiosk")
-printer_emulator.add_parser(parser.add_subparsers(dest="command", required=True))
-args = parser.parse_args(sys.argv[1:])
-sys.exit(args.func(args))
-"""
-
-
 def test_the_cli_listens_and_writes_papers(tmp_path: Path) -> None:
+    """`kiosk printer-emulator` in its own process; `kiosk print` sends it every sample paper."""
     out = tmp_path / "papers"
-    command = [sys.executable, "-c", CLI, "printer-emulator", "--port", "0", "--out", str(out), "--width", "80"]
+    command = [sys.executable, "main.py", "printer-emulator", "--port", "0", "--out", str(out), "--width", "80"]
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -211,6 +202,47 @@ def test_the_cli_listens_and_writes_papers(tmp_path: Path) -> None:
         assert json.loads((out / "0001.json").read_text("utf-8"))["seq"] == 1
         with Image.open(out / "0001.png") as png:
             assert png.width == 576
+
+        for seq, sample in enumerate(("acceptance", "checklist", "query", "test"), start=2):
+            printed = subprocess.run(
+                [sys.executable, "main.py", "print", "--printer", listening, "--sample", sample, "--json"],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert printed.returncode == 0, printed.stderr
+            report = json.loads(printed.stdout)
+            assert set(report) == {"job_id", "printed", "bytes", "ms", "state", "paper"}
+            assert report["printed"] and report["bytes"] > 500
+            assert (report["state"], report["paper"]) == ("ready", "ok")
+            paper = json.loads(proc.stdout.readline())
+            assert paper["seq"] == seq and paper["complete"]
+            if sample == "acceptance":
+                assert "证件号码：1101**********002X" in paper["lines"]  # the made-up citizen, masked
+                assert "11010519491231002X" not in printed.stdout + printed.stderr + "".join(paper["lines"])
     finally:
         proc.terminate()
         assert proc.wait(TIMEOUT) == 0
+
+
+def test_print_cli_says_why_when_the_printer_is_not_there(tmp_path: Path) -> None:
+    with PrinterEmulator(PrinterMachine(80)) as gone:
+        url = gone.url
+    printed = subprocess.run(
+        [sys.executable, "main.py", "print", "--printer", url, "--sample", "acceptance", "--json", "--timeout", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert printed.returncode == 1
+    report = json.loads(printed.stdout)
+    assert (report["printed"], report["code"], report["state"]) == (False, "printer.offline", "disconnected")
+    bad = subprocess.run(
+        [sys.executable, "main.py", "print", "--printer", "http://x", "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "tcp://HOST:PORT" in json.loads(bad.stdout)["error"]

@@ -295,6 +295,8 @@ async def journey(d: Driver) -> dict[str, Any]:
     await d.wait_for(lambda: "已受理" in query.ids.result.text, "progress answer")
     await d.shot("query-answer")
     progress = query.ids.result.text
+    await d.tap_id("print_button")  # the result on paper: 办件查询结果
+    await d.wait_for(lambda: query.ids.print_status.text == d.app.t("query.printed"), "query result printed")
     await d.tap_id("back_button")
     await d.on("home")
     return {
@@ -406,13 +408,19 @@ async def faults(d: Driver) -> dict[str, Any]:
     receipt = await d.on("receipt", timeout=30)
     await d.wait_for(lambda: receipt.ids.print_status.text not in ("", d.app.t("receipt.printing")), "print outcome")
     await d.shot("receipt-paper-out")
+    print_status = receipt.ids.print_status.text
+    printed_while_out = sorted(p.name for p in d.app.kiosk.devices["printer"].out_dir.glob("*-receipt.*"))
+    # Staff put in a new roll while the citizen is still there: the receipt prints by itself, once.
+    d.app.kiosk.devices["printer"].machine.load_paper()
+    await d.wait_for(lambda: receipt.ids.print_status.text == d.app.t("receipt.printed"), "printed after refill", 15)
     return {
         "camera_unplugged": camera_unplugged,
         "card_removed": card_removed,
         "progress_value": progress_value,
         "first": first,
         "receipt_no": d.journey.session.receipt_no,
-        "print_status": receipt.ids.print_status.text,
+        "print_status": print_status,
+        "printed_while_out": printed_while_out,
         "qr_shown": receipt.ids.qr.texture is not None,
     }
 

@@ -142,6 +142,10 @@ def check_journey(result: dict, hall_server, data_dir: Path, test_output: Path) 
 
     # The progress query found it, by receipt number and ID tail.
     assert result["progress"].splitlines()[:2] == ["居住证申领", "办理状态：已受理"]
+    (result_paper,) = printed.glob(f"*-progress-{receipt_no}.txt")  # and printed, with its barcode
+    result_lines = result_paper.read_text(encoding="utf-8").splitlines()
+    assert "办件查询结果" in result_lines and receipt_no in result_lines
+    assert json.loads(result_paper.with_suffix(".json").read_text(encoding="utf-8"))["barcodes"] == [receipt_no]
 
     # The rating arrived.
     ratings = requests.get(f"{hall_server.url}/v1/ratings", params={"receipt_no": receipt_no}, timeout=10).json()
@@ -209,8 +213,11 @@ def test_hall_500_keeps_everything_and_printer_out_shows_qr(hall_server, xvfb_di
     # Out of paper: the receipt is on screen as a QR code, and nothing was printed.
     assert result["print_status"].startswith("打印机暂时缺纸，请用手机扫描上方二维码保存受理凭证")
     assert result["qr_shown"] is True
+    assert result["printed_while_out"] == []
+    # After the refill it printed by itself, exactly once.
     printed = data_dir / "printed"
-    assert not printed.exists() or not any(printed.glob("*-receipt.*"))
+    receipts = [p for p in printed.glob("*.json") if json.loads(p.read_text(encoding="utf-8"))["complete"]]
+    assert [p.name for p in receipts] == [f"{result['receipt_no']}-receipt.json"]
 
 
 def test_large_text_english_help_query_and_an_appointment_code(hall_server, xvfb_display, test_output, tmp_path):
