@@ -103,14 +103,21 @@ def barcode(bars: Bars) -> bytes:
     )  # fmt: skip
 
 
+def byte_collector(paper_width_mm: int) -> Dummy:
+    """A python-escpos printer that only collects bytes, told the paper's width in dots.
+
+    python-escpos checks images against its own profile's width, and says so on stdout when
+    that is unknown; ours knows the paper.
+    """
+    printer = Dummy()
+    media = {"width": {"pixels": paper(paper_width_mm).dots}}
+    printer.profile.profile_data = {**printer.profile.profile_data, "media": media}
+    return printer
+
+
 def _image(picture: Image.Image, profile: PrinterProfile) -> bytes:
     """A black-on-white picture (mode "1" or "L") as the profile's image command, in fragments."""
-    printer = Dummy()
-    # python-escpos checks the width against its own profile's; ours knows the paper
-    printer.profile.profile_data = {
-        **printer.profile.profile_data,
-        "media": {"width": {"pixels": paper(profile.paper_width_mm).dots}},
-    }
+    printer = byte_collector(profile.paper_width_mm)
     printer.image(picture, impl=profile.image_method, fragment_height=profile.fragment_height)
     return bytes(printer.output)
 

@@ -9,6 +9,7 @@ from kivy.uix.screenmanager import Screen
 
 from kiosk.core.catalogue import ServiceItem
 from kiosk.core.devices import DeviceEvent
+from kiosk.core.documents import Document
 from kiosk.core.errors import KioskError
 
 if TYPE_CHECKING:
@@ -52,14 +53,18 @@ class KioskScreen(Screen):
     async def run_checklist_print(self, status: Any, button: Any, *, only_missing: bool = False) -> None:
         """Print the 一次性告知单 (whole, or only what is missing), reporting on `status`."""
         journey = self.journey
-        status.text = self.t("guide.printing")
-        button.disabled = True
         document = journey.checklist_document(only_missing=only_missing)
         kind = "missing" if only_missing else "checklist"
         job_id = f"{journey.session.session_id}-{kind}-{journey.item.id}-{len(journey.session.history)}"
+        await self.run_print(document, job_id, status, button, "guide")
+
+    async def run_print(self, document: Document, job_id: str, status: Any, button: Any, messages: str) -> None:
+        """Print a paper with `button` held down, saying `<messages>.printing` / `.printed` on `status`."""
+        status.text = self.t(f"{messages}.printing")
+        button.disabled = True
         try:
-            await self.app.blocking(journey.print_document, document, job_id)
-            status.text = self.t("guide.printed")
+            await self.app.blocking(self.journey.print_document, document, job_id)
+            status.text = self.t(f"{messages}.printed")
         except KioskError as exc:
             status.text = self.error_text(exc)
         finally:

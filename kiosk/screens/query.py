@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kiosk.core import receipt_number
-from kiosk.core.errors import HallError, KioskError
+from kiosk.core.errors import HallError
 from kiosk.core.progress import progress_lines
 from kiosk.screens.base import KioskScreen
 from kiosk.screens.widgets import CLEAR, DELETE
@@ -72,17 +72,9 @@ class QueryScreen(KioskScreen):
         self.app.spawn(self._print_result())
 
     async def _print_result(self) -> None:
-        journey, button, status = self.journey, self.ids.print_button, self.ids.print_status
-        status.text = self.t("query.printing")
-        button.disabled = True
-        try:
-            document, job_id = journey.progress_document(self.answer), journey.progress_job_id(self.answer)
-            await self.app.blocking(journey.print_document, document, job_id)
-            status.text = self.t("query.printed")
-        except KioskError as exc:
-            status.text = self.error_text(exc)
-        finally:
-            button.disabled = False
+        journey = self.journey
+        document, job_id = journey.progress_document(self.answer), journey.progress_job_id(self.answer)
+        await self.run_print(document, job_id, self.ids.print_status, self.ids.print_button, "query")
 
     def wipe(self) -> None:
         for field in FIELDS:
