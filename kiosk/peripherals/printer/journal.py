@@ -38,14 +38,21 @@ class JobJournal:
         with self._lock:
             return self._done.get(job_id)
 
+    def _ends_with_newline(self) -> bool:
+        with open(self.path, "rb") as fh:
+            fh.seek(-1, os.SEEK_END)
+            return fh.read(1) == b"\n"
+
     def record(self, job_id: str, byte_count: int, confirmed: bool) -> dict[str, object]:
         """`confirmed`: the printer said it printed (process ID answer), not just took the bytes."""
         entry: dict[str, object] = {"job": job_id, "bytes": byte_count, "confirmed": confirmed, "at": time.time()}
         line = json.dumps(entry, ensure_ascii=False) + "\n"
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a", encoding="utf-8") as fh:
-                fh.write(line)
+            with open(self.path, "ab") as fh:
+                if fh.tell() and not self._ends_with_newline():  # after a torn line: start a new one
+                    line = "\n" + line
+                fh.write(line.encode("utf-8"))
                 fh.flush()
                 os.fsync(fh.fileno())
             self._done[job_id] = entry

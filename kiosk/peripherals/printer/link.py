@@ -37,17 +37,28 @@ class Endpoint:
         return self.scheme != "file"
 
 
+FORMS = "use tcp://HOST:PORT, usb://VID:PID, serial:///DEV or file:///PATH"
+
+
 def parse_endpoint(url: str) -> Endpoint:
-    parts = urlsplit(url)
-    options = {key: values[-1] for key, values in parse_qs(parts.query).items()}
-    if parts.scheme == "tcp" and parts.hostname:
-        port = parts.port or 9100
-        return Endpoint("tcp", f"{parts.hostname}:{port}", options)
-    if parts.scheme == "usb" and ":" in parts.netloc:
-        return Endpoint("usb", parts.netloc, options)
-    if parts.scheme in ("serial", "file") and parts.path:
-        return Endpoint(parts.scheme, parts.path, options)
-    raise ConfigError(f"printer connection {url!r}: use tcp://HOST:PORT, usb://VID:PID, serial:///DEV or file:///PATH")
+    """The connection named by `url`, every number in it checked: a bad one is a ConfigError now,
+    not a ValueError when the kiosk first opens the printer."""
+    try:
+        parts = urlsplit(url)
+        options = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+        if parts.scheme == "tcp" and parts.hostname:
+            return Endpoint("tcp", f"{parts.hostname}:{parts.port or 9100}", options)
+        if parts.scheme == "usb" and parts.netloc.count(":") == 1:
+            for number in (*parts.netloc.split(":"), options.get("in_ep", "82"), options.get("out_ep", "01")):
+                int(number, 16)
+            return Endpoint("usb", parts.netloc, options)
+        # three slashes: with two, "dev" in serial://dev/ttyS0 would be a host name, silently dropped
+        if parts.scheme in ("serial", "file") and parts.path and not parts.netloc:
+            int(options.get("baud", "9600"))
+            return Endpoint(parts.scheme, parts.path, options)
+    except ValueError:
+        pass  # a port, id or baud rate that is not a number: said below with the rest
+    raise ConfigError(f"printer connection {url!r}: {FORMS}")
 
 
 def _backend(endpoint: Endpoint, timeout: float) -> Escpos:
@@ -136,7 +147,8 @@ class Link:
                 return data
             if self.endpoint.scheme == "serial":
                 device.timeout = remaining
-                return bytes(device.read(64))
+                first = device.read(1)  # read(64) would wait out the timeout for bytes that never come
+                return bytes(first + device.read(device.in_waiting)) if first else b""
             return bytes(device.read(self._printer.in_ep, 64, int(remaining * 1000)))
         except TimeoutError:
             return b""
