@@ -3,6 +3,11 @@
 Every error answers {"error": {"code": "hall.…", "message": "…"}}. Messages never echo submitted
 values, so no personal data reaches an error body or a log line. (The citizen's progress page,
 hall.pages, answers in HTML instead.)
+
+Terminals submit in steps (docs/submission-protocol.md): PUT /v1/applications/{receipt_no} with the
+manifest, PUT /v1/blobs/{sha256} for each part (resumable), POST …/commit. Every one of those
+requests is signed (hall.signing). The one-shot POST /v1/applications stays until the kiosk has
+switched; both ways share validation and storage.
 """
 
 from __future__ import annotations
@@ -10,12 +15,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import mmap
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import sqlalchemy as sa
 from fastapi import FastAPI, Header, Query, Request, Response
@@ -36,7 +42,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hall import __version__
 from hall.pages import router as pages_router
-from hall.store import RECEIPT_PATTERN, ConflictError, PageUpload, StagedFile, Store
+from hall.signing import SignatureRejected, Verifier, path_and_query
+from hall.store import (
+    MAX_BLOB_BYTES,
+    RECEIPT_PATTERN,
+    BlobHashError,
+    BlobOffsetError,
+    BlobState,
+    ConflictError,
+    Document,
+    IncompleteError,
+    PageUpload,
+    StagedFile,
+    Store,
+)
 
 log = logging.getLogger("hall")
 access_log = logging.getLogger("hall.access")
@@ -45,11 +64,16 @@ access_log = logging.getLogger("hall.access")
 # all of a material's pages as one PDF, stored as page 0.
 _PAGE_NAME = re.compile(r"^(?P<material>[^/]{1,128})/(?:(?P<page>[1-9][0-9]{0,3})\.jpg|(?P<pdf>document\.pdf))$")
 PDF_PAGE = 0
+_CONTENT_RANGE = re.compile(r"^bytes (?P<start>[0-9]{1,12})-(?P<end>[0-9]{1,12})/(?P<total>[0-9]{1,12})$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+MAX_JSON_BYTES = 1 << 20  # an application with its manifest is a few kilobytes
 
 ReceiptNo = Annotated[str, Field(pattern=RECEIPT_PATTERN)]
 Ident = Annotated[str, Field(min_length=1, max_length=128)]
 TerminalId = Annotated[str, Field(min_length=1, max_length=64)]
 AppointmentCode = Annotated[str, Field(pattern=r"^[A-Z0-9]{4,32}$")]
+Sha256 = Annotated[str, Field(pattern=_SHA256.pattern)]
+Model = TypeVar("Model", bound=BaseModel)
 
 
 # -- request bodies ---------------------------------------------------------------------------
@@ -99,6 +123,23 @@ class Application(BaseModel):
         return self
 
 
+class Part(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(max_length=300)  # `<material_id>/<page>.jpg` or `<material_id>/document.pdf`
+    sha256: Sha256
+    size: StrictInt = Field(ge=1, le=MAX_BLOB_BYTES)
+
+
+class Manifest(BaseModel):
+    """The body of PUT /v1/applications/{receipt_no}."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    application: Application
+    parts: list[Part] = Field(max_length=2000)
+
+
 class Rating(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -131,15 +172,16 @@ class Appointment(BaseModel):
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.extra = extra  # more for the terminal to act on (missing parts, bytes received…)
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+def _error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
 
 
 def _describe(err: ValidationError | RequestValidationError, prefix: str = "") -> str:
@@ -150,7 +192,7 @@ def _describe(err: ValidationError | RequestValidationError, prefix: str = "") -
 
 
 def _check_terminal(header: str | None, body_terminal: str) -> None:
-    # A terminal speaks only for itself; signed requests (later) will make this binding strong.
+    # A terminal speaks only for itself; on signed requests the header is the verified signer.
     if header is not None and header != body_terminal:
         raise ApiError(400, "hall.invalid", "X-Terminal-Id does not match terminal_id")
 
@@ -158,9 +200,14 @@ def _check_terminal(header: str | None, body_terminal: str) -> None:
 # -- the app ----------------------------------------------------------------------------------
 
 
-def create_app(db_url: str, documents_dir: Path) -> FastAPI:
-    """The hall API on a database URL (sqlite:///… or postgresql+psycopg://…) and a page directory."""
+def create_app(db_url: str, documents_dir: Path, terminal_keys: dict[str, bytes] | None = None) -> FastAPI:
+    """The hall API on a database URL (sqlite:///… or postgresql+psycopg://…) and a page directory.
+
+    `terminal_keys` (terminal id → 32-byte key) are stored in the database, so they outlive a restart.
+    """
     store = Store(db_url, Path(documents_dir))
+    store.set_terminal_keys(terminal_keys or {})
+    verifier = Verifier(store)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -172,7 +219,11 @@ def create_app(db_url: str, documents_dir: Path) -> FastAPI:
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return _error(exc.status, exc.code, exc.message)
+        return _error(exc.status, exc.code, exc.message, **exc.extra)
+
+    @app.exception_handler(SignatureRejected)
+    async def _signature_rejected(_request: Request, exc: SignatureRejected) -> JSONResponse:
+        return _error(401, exc.code, exc.message, **exc.extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -229,12 +280,89 @@ def create_app(db_url: str, documents_dir: Path) -> FastAPI:
             files = [u for u in uploads if isinstance(u, UploadFile)]
             if len(files) != len(uploads):
                 raise ApiError(400, "hall.invalid", "'pages' must be files")
-            application = _parse_application(texts[0])
+            application = _parse_json(texts[0], Application, "application")
             _check_terminal(request.headers.get("x-terminal-id"), application.terminal_id)
-            keyed = _match_pages(application, files)
+            keys = _match_pages(application, [f.filename or "" for f in files])
+            keyed = dict(zip(keys, files, strict=True))
             # Hashing and writing files, and the database, block: keep them off the event loop.
             outcome, record = await run_in_threadpool(_store_application, store, application, keyed)
         return JSONResponse(record, status_code=201 if outcome == "created" else 200)
+
+    async def signed_body(request: Request) -> tuple[str, bytes]:
+        """The body of a terminal's request whose signature holds, and the terminal that signed it."""
+        claim = await run_in_threadpool(verifier.claim, request.headers)  # before reading any body
+        body = await _read_body(request, MAX_JSON_BYTES)
+        await run_in_threadpool(verifier.confirm, claim, request.method, path_and_query(request.scope), body)
+        return claim.terminal_id, body
+
+    @app.put("/v1/applications/{receipt_no}")
+    async def open_application(receipt_no: str, request: Request) -> JSONResponse:
+        terminal_id, body = await signed_body(request)
+        manifest = _parse_json(body, Manifest, "body")
+        application = manifest.application
+        if application.receipt_no != receipt_no:
+            raise ApiError(400, "hall.invalid", "the receipt number in the path is not the application's")
+        _check_terminal(terminal_id, application.terminal_id)
+        keys = _match_pages(application, [part.name for part in manifest.parts])
+        docs = [
+            Document(material_id, page, _content_type(page), part.sha256, part.size)
+            for (material_id, page), part in zip(keys, manifest.parts, strict=True)
+        ]
+        try:
+            outcome = await run_in_threadpool(store.open_application, application.model_dump(mode="json"), docs)
+        except ConflictError:
+            raise ApiError(409, "hall.conflict", _CONFLICT) from None
+        answer = await run_in_threadpool(_what_is_missing, store, receipt_no)
+        return JSONResponse(answer, status_code=201 if outcome == "created" else 200)
+
+    @app.post("/v1/applications/{receipt_no}/commit")
+    async def commit_application(receipt_no: str, request: Request) -> dict[str, Any]:
+        terminal_id, _body = await signed_body(request)
+        submission = await run_in_threadpool(store.submission, receipt_no)
+        if submission is None:
+            raise ApiError(404, "hall.not_found", "no such application")
+        _check_terminal(terminal_id, submission.terminal_id)
+        try:
+            await run_in_threadpool(store.commit_application, submission)
+        except IncompleteError as exc:
+            raise ApiError(409, "hall.incomplete", "parts are missing", missing=exc.missing) from None
+        except ConflictError:
+            raise ApiError(409, "hall.conflict", "a part's declared size is not its content's") from None
+        return {
+            "receipt_no": receipt_no,
+            "state": "committed",
+            "documents": [{"name": _part_name(d), "sha256": d.sha256, "size": d.size} for d in submission.documents],
+        }
+
+    @app.put("/v1/blobs/{sha256}")
+    async def put_blob(sha256: str, request: Request) -> Response:
+        claim = await run_in_threadpool(verifier.claim, request.headers)
+        _check_sha256(sha256)
+        start, end, total = _content_range(request.headers.get("content-range"))
+        # The chunk goes to disk first: the signature covers it, so nothing is appended before it holds.
+        out, chunk = store.files.temp_file()
+        try:
+            with out:
+                await _spool(request, out, end - start + 1)
+                with mmap.mmap(out.fileno(), 0, access=mmap.ACCESS_READ) as body:
+                    await run_in_threadpool(verifier.confirm, claim, "PUT", path_and_query(request.scope), body)
+            state = await run_in_threadpool(store.files.append, sha256, start, total, chunk)
+        except BlobOffsetError as exc:
+            raise ApiError(409, "hall.blob.offset", "resume from the hall's offset", received=exc.received) from None
+        except BlobHashError:
+            raise ApiError(422, "hall.blob.hash", "the blob does not hash to its name; it was discarded") from None
+        finally:
+            chunk.unlink(missing_ok=True)
+        return _blob_response(state, {"sha256": sha256, "received": state.received, "complete": state.complete})
+
+    @app.head("/v1/blobs/{sha256}")
+    async def head_blob(sha256: str, request: Request) -> Response:
+        await signed_body(request)
+        _check_sha256(sha256)
+        state = await run_in_threadpool(store.files.blob_state, sha256)
+        if state is None:
+            raise ApiError(404, "hall.not_found", "no such blob")
+        return _blob_response(state, None)
 
     @app.get("/v1/applications")
     def list_applications(
@@ -310,23 +438,101 @@ def create_app(db_url: str, documents_dir: Path) -> FastAPI:
     return app
 
 
-def _parse_application(text: str) -> Application:
+_CONFLICT = "this receipt number is already stored with different content"
+
+
+def _parse_json(text: str | bytes, model: type[Model], what: str) -> Model:
     try:
         data = json.loads(text)
     except ValueError:
-        raise ApiError(400, "hall.invalid", "application: not valid JSON") from None
+        raise ApiError(400, "hall.invalid", f"{what}: not valid JSON") from None
     try:
-        return Application.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
-        raise ApiError(400, "hall.invalid", _describe(exc, "application.")) from None
+        raise ApiError(400, "hall.invalid", _describe(exc, f"{what}.")) from None
 
 
-def _match_pages(application: Application, uploads: list[UploadFile]) -> dict[tuple[str, int], UploadFile]:
-    """Every declared page exactly once, and nothing else."""
+async def _read_body(request: Request, limit: int) -> bytes:
+    body = b""
+    async for data in request.stream():
+        body += data
+        if len(body) > limit:
+            raise ApiError(413, "hall.too_large", f"the body is over {limit} bytes")
+    return body
+
+
+async def _spool(request: Request, out: Any, length: int) -> None:
+    """Write exactly `length` body bytes to `out` (a file), off the event loop."""
+    size = 0
+    async for data in request.stream():
+        size += len(data)
+        if size > length:
+            raise ApiError(400, "hall.invalid", "the body is longer than its Content-Range")
+        await run_in_threadpool(out.write, data)
+    if size != length:
+        raise ApiError(400, "hall.invalid", "the body is shorter than its Content-Range")
+    out.flush()
+
+
+def _check_sha256(sha256: str) -> None:
+    if not _SHA256.match(sha256):
+        raise ApiError(400, "hall.invalid", "a blob is named by its SHA-256 in lower-case hex")
+
+
+def _content_range(header: str | None) -> tuple[int, int, int]:
+    """(start, end, total) of `Content-Range: bytes START-END/TOTAL`, END inclusive."""
+    match = _CONTENT_RANGE.match(header or "")
+    if match is None:
+        raise ApiError(400, "hall.invalid", "Content-Range: bytes START-END/TOTAL is required")
+    start, end, total = int(match["start"]), int(match["end"]), int(match["total"])
+    if total > MAX_BLOB_BYTES:
+        raise ApiError(413, "hall.blob.too_large", f"a blob is at most {MAX_BLOB_BYTES} bytes")
+    if not start <= end < total:
+        raise ApiError(400, "hall.invalid", "Content-Range: need START <= END < TOTAL")
+    return start, end, total
+
+
+def _blob_response(state: BlobState, body: dict[str, Any] | None) -> Response:
+    headers = {"Upload-Offset": str(state.received), "Upload-Complete": "1" if state.complete else "0"}
+    if body is None:
+        return Response(status_code=200, headers=headers)
+    return JSONResponse(body, headers=headers)
+
+
+def _what_is_missing(store: Store, receipt_no: str) -> dict[str, Any]:
+    """The answer to PUT /v1/applications/{receipt_no}: what the terminal still has to send."""
+    submission = store.submission(receipt_no)
+    if submission is None:  # removed right after being opened: nothing in the hall does that
+        raise ApiError(500, "hall.internal", "application vanished")
+    received = {}
+    for d in submission.documents:
+        state = store.files.blob_state(d.sha256)
+        received[d.sha256] = 0 if state is None else state.received
+    return {
+        "receipt_no": receipt_no,
+        "state": "committed" if submission.committed else "open",
+        "missing": store.missing(submission),
+        "received": received,
+    }
+
+
+def _part_name(doc: Document) -> str:
+    return f"{doc.material_id}/document.pdf" if doc.page == PDF_PAGE else f"{doc.material_id}/{doc.page}.jpg"
+
+
+def _content_type(page: int, sent: str = "") -> str:
+    """What a page is served as: a PDF for page 0, else the image type the terminal sent (JPEG by default)."""
+    if page == PDF_PAGE:
+        return "application/pdf"
+    return sent if sent.startswith("image/") else "image/jpeg"
+
+
+def _match_pages(application: Application, names: list[str]) -> list[tuple[str, int]]:
+    """(material id, page) for each name, in order: every declared page exactly once, and nothing else."""
     declared = {(m.id, p) for m in application.materials for p in range(1, m.pages + 1)}
-    keyed: dict[tuple[str, int], UploadFile] = {}
-    for upload in uploads:
-        match = _PAGE_NAME.match(upload.filename or "")
+    keyed: list[tuple[str, int]] = []
+    for name in names:
+        match = _PAGE_NAME.match(name)
         if match is None:
             raise ApiError(
                 400, "hall.invalid", "file names must be <material_id>/<page>.jpg or <material_id>/document.pdf"
@@ -334,13 +540,11 @@ def _match_pages(application: Application, uploads: list[UploadFile]) -> dict[tu
         key = (match["material"], PDF_PAGE if match["pdf"] else int(match["page"]))
         if key in keyed:
             raise ApiError(400, "hall.invalid", f"page {key[0]}/{key[1]} sent twice")
-        if key[1] == PDF_PAGE and (key[0], 1) in declared:
-            keyed[key] = upload  # a PDF is optional; when sent, it is for a material with pages
-            continue
-        if key not in declared:
+        # A PDF is optional; when sent, it is for a material with pages.
+        if key not in declared and not (key[1] == PDF_PAGE and (key[0], 1) in declared):
             raise ApiError(400, "hall.invalid", f"page {key[0]}/{key[1]} is not declared in materials")
-        keyed[key] = upload
-    missing = sorted(declared - keyed.keys())
+        keyed.append(key)
+    missing = sorted(declared - set(keyed))
     if missing:
         listed = ", ".join(f"{m}/{p}" for m, p in missing[:10])
         raise ApiError(400, "hall.invalid", f"missing page(s): {listed}")
@@ -359,10 +563,7 @@ def _store_application(
             staged.append(file)
             if file.size == 0:
                 raise ApiError(400, "hall.invalid", f"page {material_id}/{page} is empty")
-            sent = upload.content_type or ""
-            image_type = sent if sent.startswith("image/") else "image/jpeg"
-            content_type = "application/pdf" if page == PDF_PAGE else image_type
-            pages.append(PageUpload(material_id, page, content_type, file))
+            pages.append(PageUpload(material_id, page, _content_type(page, upload.content_type or ""), file))
     except BaseException:
         for file in staged:
             store.files.discard(file)
@@ -370,4 +571,4 @@ def _store_application(
     try:
         return store.submit_application(application.model_dump(mode="json"), pages)
     except ConflictError:
-        raise ApiError(409, "hall.conflict", "this receipt number is already stored with different content") from None
+        raise ApiError(409, "hall.conflict", _CONFLICT) from None

@@ -21,9 +21,17 @@ log = logging.getLogger("hall")
 class EmbeddedHall:
     """The hall server on a daemon thread. Port 0 picks a free port; `url` tells which after start()."""
 
-    def __init__(self, db_url: str, documents_dir: Path, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        db_url: str,
+        documents_dir: Path,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        terminal_keys: dict[str, bytes] | None = None,
+    ) -> None:
         self.db_url = db_url
         self.documents_dir = Path(documents_dir)
+        self.terminal_keys = terminal_keys
         self.host = host
         self.port = port
         self._server: uvicorn.Server | None = None
@@ -41,7 +49,7 @@ class EmbeddedHall:
         """Start serving and return once /v1/health answers."""
         if self._thread is not None:
             raise RuntimeError("EmbeddedHall is already started")
-        app = create_app(self.db_url, self.documents_dir)
+        app = create_app(self.db_url, self.documents_dir, self.terminal_keys)
         # We bind the socket ourselves so that port 0 resolves before uvicorn starts and a taken
         # port fails here, in the caller's thread, not silently in the server thread.
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
@@ -114,9 +122,11 @@ class EmbeddedHall:
         self.stop()
 
 
-def serve(host: str, port: int, db_url: str, documents_dir: Path) -> None:
+def serve(
+    host: str, port: int, db_url: str, documents_dir: Path, terminal_keys: dict[str, bytes] | None = None
+) -> None:
     """Run the hall in the foreground until interrupted (Ctrl-C / SIGTERM)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(db_url, Path(documents_dir))
+    app = create_app(db_url, Path(documents_dir), terminal_keys)
     # access_log off: hall.app logs requests itself, without query strings (they can hold ID tails).
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)

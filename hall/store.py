@@ -3,17 +3,25 @@
 Page images live as files named by their SHA-256 (content-addressed): a page sent twice is stored
 once, and a file's name proves its content. The database holds what refers to them.
 Everything here takes already-validated plain data; HTTP and validation live in hall.app.
+
+An application comes in one request (POST /v1/applications) or in steps (docs/submission-protocol.md):
+opened with its manifest (state "open", seen by no one), its parts uploaded as resumable blobs,
+then committed. Both ways go through the same two steps here, `_open_rows` and `_commit_rows`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import hashlib
 import hmac
 import json
 import os
+import shutil
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
@@ -22,6 +30,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 RECEIVED = "received"  # 受理: the first state of every application
+OPEN = "open"  # created by a terminal, parts still coming: visible to no one until committed
+MAX_BLOB_BYTES = 20 * 1024 * 1024  # one page image or PDF
 # The shape of a receipt number the hall accepts (the terminal's format, loosely). hall.app checks
 # submissions against it and hall.pages the progress page's URL.
 RECEIPT_PATTERN = r"^[A-Z0-9-]{8,40}$"
@@ -48,6 +58,9 @@ applications = sa.Table(
     sa.Column("appointment", sa.String(32), nullable=True),  # the appointment code it was made under
     # SHA-256 over the application and its page hashes: tells a retry from a different submission.
     sa.Column("fingerprint", sa.String(64), nullable=False),
+    # The documents it is made of ([Document as dict]), written when opened; the documents table
+    # gets them at commit. Null in rows older than the stepwise protocol.
+    sa.Column("manifest", sa.JSON, nullable=True),
 )
 
 documents = sa.Table(
@@ -112,8 +125,49 @@ appointments = sa.Table(
 )
 
 
+terminals = sa.Table(
+    "terminals",
+    metadata,
+    # The secret each terminal signs its requests with (hall.signing). Written at start from the
+    # hall's configuration, so a restart keeps the keys and every hall worker reads the same ones.
+    sa.Column("terminal_id", sa.String(64), primary_key=True),
+    sa.Column("key_hex", sa.String(128), nullable=False),
+    sa.Column("created_at", sa.String(40), nullable=False),
+)
+
+nonces = sa.Table(
+    "nonces",
+    metadata,
+    # Nonces of accepted signed requests. The primary key refuses a replay even when it reaches
+    # another hall worker; rows older than the replay window are pruned.
+    sa.Column("terminal_id", sa.String(64), primary_key=True),
+    sa.Column("nonce", sa.String(64), primary_key=True),
+    sa.Column("seen_at", sa.Float, nullable=False, index=True),  # Unix seconds, the hall's clock
+)
+
+
 class ConflictError(Exception):
     """The key (receipt number, rating session) is taken by different content."""
+
+
+class IncompleteError(Exception):
+    """A commit before every part has arrived."""
+
+    def __init__(self, missing: list[str]) -> None:
+        super().__init__(f"{len(missing)} part(s) missing")
+        self.missing = missing
+
+
+class BlobOffsetError(Exception):
+    """A chunk that does not start where the hall's copy ends."""
+
+    def __init__(self, received: int) -> None:
+        super().__init__(f"the hall has {received} bytes")
+        self.received = received
+
+
+class BlobHashError(Exception):
+    """The complete upload does not hash to its name; it has been discarded."""
 
 
 def utc_now() -> str:
@@ -166,24 +220,115 @@ class StagedFile:
     tmp_path: Path
 
 
+@dataclass(frozen=True)
+class BlobState:
+    received: int  # bytes the hall holds
+    complete: bool
+
+
 class DocumentFiles:
-    """Content-addressed page files: <dir>/<sha[:2]>/<sha>. The fan-out keeps directories small."""
+    """Content-addressed page files: <dir>/<sha[:2]>/<sha>. The fan-out keeps directories small.
+
+    Resumable uploads grow in <dir>/staging/<sha>.part until complete and verified; they survive a
+    restart. Each append holds an flock on the .part file, so concurrent uploads of one blob (from
+    any hall worker) cannot interleave.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self._tmp = self.root / "tmp"
         self._tmp.mkdir(parents=True, exist_ok=True)
+        self._staging = self.root / "staging"
+        self._staging.mkdir(exist_ok=True)
 
     def path(self, sha256: str) -> Path:
         return self.root / sha256[:2] / sha256
+
+    def temp_file(self) -> tuple[BinaryIO, Path]:
+        """A new temporary file under the store (same file system: it can be renamed into place)."""
+        fd, name = tempfile.mkstemp(dir=self._tmp, suffix=".part")
+        return os.fdopen(fd, "w+b"), Path(name)
+
+    def blob_state(self, sha256: str) -> BlobState | None:
+        """How much of a blob the hall holds; None when it holds nothing."""
+        try:
+            return BlobState(self.path(sha256).stat().st_size, True)
+        except FileNotFoundError:
+            pass
+        try:
+            return BlobState((self._staging / f"{sha256}.part").stat().st_size, False)
+        except FileNotFoundError:
+            return None
+
+    def append(self, sha256: str, start: int, total: int, chunk: Path) -> BlobState:
+        """Append the file `chunk` to the blob's upload if it starts at `start`; verify once `total` is reached.
+
+        Raises BlobOffsetError when `start` is not the current size, BlobHashError when the
+        complete upload does not hash to `sha256` (the upload is then discarded).
+        """
+        if self.path(sha256).exists():
+            return BlobState(self.path(sha256).stat().st_size, True)  # never rewritten
+        with self._locked_part(sha256, create=start == 0) as part:
+            if part is None:
+                if self.path(sha256).exists():  # finished by another request while we waited
+                    return BlobState(self.path(sha256).stat().st_size, True)
+                raise BlobOffsetError(0)
+            have = os.fstat(part.fileno()).st_size
+            if start != have:
+                raise BlobOffsetError(have)
+            with chunk.open("rb") as source:
+                shutil.copyfileobj(source, part)
+            part.flush()
+            os.fsync(part.fileno())
+            have = os.fstat(part.fileno()).st_size
+            if have < total:
+                return BlobState(have, False)
+            part_path = self._part_path(sha256)
+            if _file_sha256(part_path) != sha256:
+                part_path.unlink()
+                raise BlobHashError(sha256)
+            self.path(sha256).parent.mkdir(exist_ok=True)
+            os.replace(part_path, self.path(sha256))
+            return BlobState(have, True)
+
+    def _part_path(self, sha256: str) -> Path:
+        return self._staging / f"{sha256}.part"
+
+    @contextmanager
+    def _locked_part(self, sha256: str, create: bool) -> Iterator[BinaryIO | None]:
+        """The .part file open for appending under an exclusive flock.
+
+        None when the blob is complete, or when there is no .part and `create` is false.
+        """
+        path = self._part_path(sha256)
+        while True:
+            if self.path(sha256).exists():
+                yield None
+                return
+            flags = os.O_WRONLY | os.O_APPEND | (os.O_CREAT if create else 0)
+            try:
+                fd = os.open(path, flags, 0o600)
+            except FileNotFoundError:
+                yield None
+                return
+            with os.fdopen(fd, "ab") as part:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                try:
+                    current = os.stat(path).st_ino == os.fstat(fd).st_ino
+                except FileNotFoundError:
+                    current = False
+                if current:
+                    yield part
+                    return
+            # The holder before us completed or discarded the upload (renamed or removed the file): look again.
 
     def stage(self, source: BinaryIO, chunk_size: int = 1 << 16) -> StagedFile:
         """Copy `source` to a temporary file while hashing it."""
         digest = hashlib.sha256()
         size = 0
-        fd, name = tempfile.mkstemp(dir=self._tmp, suffix=".part")
+        out, name = self.temp_file()
         try:
-            with os.fdopen(fd, "wb") as out:
+            with out:
                 while chunk := source.read(chunk_size):
                     digest.update(chunk)
                     size += len(chunk)
@@ -191,9 +336,9 @@ class DocumentFiles:
                 out.flush()
                 os.fsync(out.fileno())
         except BaseException:
-            os.unlink(name)
+            name.unlink()
             raise
-        return StagedFile(digest.hexdigest(), size, Path(name))
+        return StagedFile(digest.hexdigest(), size, name)
 
     def commit(self, staged: StagedFile) -> None:
         """Move a staged file under its content name (atomic; a file already there is identical)."""
@@ -208,6 +353,25 @@ class DocumentFiles:
         staged.tmp_path.unlink(missing_ok=True)
 
 
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as source:
+        while chunk := source.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Document:
+    """One part of an application: a page image, or page 0 for a material's PDF."""
+
+    material_id: str
+    page: int
+    content_type: str
+    sha256: str
+    size: int
+
+
 @dataclass(frozen=True)
 class PageUpload:
     material_id: str
@@ -215,9 +379,28 @@ class PageUpload:
     content_type: str
     file: StagedFile
 
+    @property
+    def document(self) -> Document:
+        return Document(self.material_id, self.page, self.content_type, self.file.sha256, self.file.size)
 
-def _fingerprint(application: dict[str, Any], pages: list[PageUpload]) -> str:
-    doc_keys = sorted((p.material_id, p.page, p.file.sha256) for p in pages)
+
+@dataclass(frozen=True)
+class Submission:
+    """An application as the submission protocol sees it: whose, how far, made of what."""
+
+    receipt_no: str
+    terminal_id: str
+    state: str  # OPEN, or the state of a committed application (RECEIVED, …)
+    received_at: str
+    documents: list[Document]
+
+    @property
+    def committed(self) -> bool:
+        return self.state != OPEN
+
+
+def _fingerprint(application: dict[str, Any], docs: list[Document]) -> str:
+    doc_keys = sorted((d.material_id, d.page, d.sha256) for d in docs)
     canonical = json.dumps(
         {"application": application, "documents": doc_keys},
         sort_keys=True,
@@ -225,6 +408,10 @@ def _fingerprint(application: dict[str, Any], pages: list[PageUpload]) -> str:
         separators=(",", ":"),
     )
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+# What staff and citizens may see: an application still open is not there yet.
+_VISIBLE = applications.c.state != OPEN
 
 
 class Store:
@@ -242,15 +429,35 @@ class Store:
     def submit_application(
         self, application: dict[str, Any], pages: list[PageUpload]
     ) -> tuple[Literal["created", "duplicate"], dict[str, Any]]:
-        """Store a new application, or recognise a retry of one already stored.
+        """Store a new application with all its pages at once, or recognise a retry of one already stored.
 
         Returns ("created" | "duplicate", {"receipt_no", "state", "received_at"}); raises ConflictError
         when the receipt number is stored with different content. The staged files are always
-        either moved into place or removed.
+        either moved into place or removed. Open, place the files, commit: a crash in between
+        leaves an open application that the retry completes.
         """
-        fingerprint = _fingerprint(application, pages)
+        try:
+            outcome = self.open_application(application, [p.document for p in pages])
+            for p in pages:
+                self.files.commit(p.file)
+        finally:
+            for p in pages:
+                self.files.discard(p.file)  # no-op for committed files
+        submission = self.submission(application["receipt_no"])
+        if submission is None:  # removed between the two calls: nothing in the hall does that
+            raise RuntimeError("application vanished while being stored")
+        self.commit_application(submission)
+        stored = self.submission(submission.receipt_no) or submission
+        return outcome, {"receipt_no": stored.receipt_no, "state": stored.state, "received_at": stored.received_at}
+
+    def open_application(self, application: dict[str, Any], docs: list[Document]) -> Literal["created", "duplicate"]:
+        """Record an application and the documents it is made of, visible to no one until committed.
+
+        "duplicate" when the receipt number holds this very application (open or committed);
+        ConflictError when it holds a different one.
+        """
+        fingerprint = _fingerprint(application, docs)
         receipt_no = application["receipt_no"]
-        now = utc_now()
         try:
             # Insert first rather than look first: the write takes the database's write lock
             # at once, and the primary key settles a race between two identical retries.
@@ -263,57 +470,103 @@ class Store:
                         item_id=application["item_id"],
                         item_name=application["item_name"],
                         submitted_at=application["submitted_at"],
-                        received_at=now,
-                        state=RECEIVED,
+                        received_at=utc_now(),  # set again at commit, when the hall has everything
+                        state=OPEN,
                         id_tail=application["applicant"]["id_number"][-6:].upper(),
                         applicant=application["applicant"],
                         form=application["form"],
                         materials=application["materials"],
                         appointment=application.get("appointment"),
                         fingerprint=fingerprint,
+                        manifest=[asdict(d) for d in docs],
                     )
                 )
-                if pages:
-                    conn.execute(
-                        documents.insert(),
-                        [
-                            {
-                                "receipt_no": receipt_no,
-                                "material_id": p.material_id,
-                                "page": p.page,
-                                "sha256": p.file.sha256,
-                                "size": p.file.size,
-                                "content_type": p.content_type,
-                            }
-                            for p in pages
-                        ],
-                    )
-                conn.execute(events.insert().values(receipt_no=receipt_no, state=RECEIVED, at=now, note="自助终端提交"))
-                # Files go into place before the commit, so a stored row never names a missing file;
-                # a failed commit only leaves unreferenced files behind.
-                for p in pages:
-                    self.files.commit(p.file)
-            return "created", {"receipt_no": receipt_no, "state": RECEIVED, "received_at": now}
+            return "created"
         except IntegrityError:
             with self.engine.connect() as conn:
-                row = conn.execute(
-                    sa.select(applications.c.fingerprint, applications.c.state, applications.c.received_at).where(
-                        applications.c.receipt_no == receipt_no
-                    )
-                ).first()
-            if row is None:  # the integrity error was something else: let it surface as a 500
+                stored = conn.execute(
+                    sa.select(applications.c.fingerprint).where(applications.c.receipt_no == receipt_no)
+                ).scalar_one_or_none()
+            if stored is None:  # the integrity error was something else: let it surface as a 500
                 raise
-            if row.fingerprint != fingerprint:
+            if stored != fingerprint:
                 raise ConflictError(receipt_no) from None
-            return "duplicate", {"receipt_no": receipt_no, "state": row.state, "received_at": row.received_at}
-        finally:
-            for p in pages:
-                self.files.discard(p.file)  # no-op for committed files
+            return "duplicate"
+
+    def submission(self, receipt_no: str) -> Submission | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(
+                    applications.c.terminal_id,
+                    applications.c.state,
+                    applications.c.received_at,
+                    applications.c.manifest,
+                ).where(applications.c.receipt_no == receipt_no)
+            ).first()
+            if row is None:
+                return None
+            if row.state == OPEN:
+                docs = [Document(**d) for d in row.manifest]
+            else:  # the documents table is the record (rows older than the manifest column have none)
+                stored = conn.execute(
+                    sa.select(
+                        documents.c.material_id,
+                        documents.c.page,
+                        documents.c.content_type,
+                        documents.c.sha256,
+                        documents.c.size,
+                    )
+                    .where(documents.c.receipt_no == receipt_no)
+                    .order_by(documents.c.material_id, documents.c.page)
+                ).all()
+                docs = [Document(**d._mapping) for d in stored]
+        return Submission(receipt_no, row.terminal_id, row.state, row.received_at, docs)
+
+    def missing(self, submission: Submission) -> list[str]:
+        """SHA-256 of the parts the hall does not yet hold complete, each once, in manifest order."""
+        if submission.committed:
+            return []
+        missing = [d.sha256 for d in submission.documents if not self._complete(d.sha256)]
+        return list(dict.fromkeys(missing))
+
+    def _complete(self, sha256: str) -> bool:
+        state = self.files.blob_state(sha256)
+        return state is not None and state.complete
+
+    def commit_application(self, submission: Submission) -> None:
+        """Make an open application whole and visible: documents, state received, the first timeline entry.
+
+        Raises IncompleteError when a part has not fully arrived; ConflictError when a part's
+        declared size is not its content's. Committing a committed application does nothing.
+        """
+        missing = self.missing(submission)
+        if missing:
+            raise IncompleteError(missing)
+        if submission.committed:
+            return
+        for d in submission.documents:
+            if self.files.path(d.sha256).stat().st_size != d.size:
+                raise ConflictError(submission.receipt_no)
+        now = utc_now()
+        receipt_no = submission.receipt_no
+        with self.engine.begin() as conn:
+            flipped = conn.execute(
+                applications.update()
+                .where(applications.c.receipt_no == receipt_no, applications.c.state == OPEN)
+                .values(state=RECEIVED, received_at=now)
+            ).rowcount
+            if not flipped:  # a concurrent commit got there first
+                return
+            if submission.documents:
+                conn.execute(
+                    documents.insert(), [{"receipt_no": receipt_no, **asdict(d)} for d in submission.documents]
+                )
+            conn.execute(events.insert().values(receipt_no=receipt_no, state=RECEIVED, at=now, note="自助终端提交"))
 
     def application(self, receipt_no: str) -> dict[str, Any] | None:
         """The staff view of one application, with documents and timeline."""
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(applications).where(applications.c.receipt_no == receipt_no)).first()
+            row = conn.execute(sa.select(applications).where(applications.c.receipt_no == receipt_no, _VISIBLE)).first()
             if row is None:
                 return None
             docs = conn.execute(
@@ -351,7 +604,7 @@ class Store:
     def list_applications(self, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
         """Newest first. Returns (page of items, total count)."""
         with self.engine.connect() as conn:
-            total = conn.execute(sa.select(sa.func.count()).select_from(applications)).scalar_one()
+            total = conn.execute(sa.select(sa.func.count()).select_from(applications).where(_VISIBLE)).scalar_one()
             rows = conn.execute(
                 sa.select(
                     applications.c.receipt_no,
@@ -360,6 +613,7 @@ class Store:
                     applications.c.state,
                     applications.c.received_at,
                 )
+                .where(_VISIBLE)
                 .order_by(applications.c.received_at.desc(), applications.c.receipt_no.desc())
                 .limit(limit)
                 .offset(offset)
@@ -367,12 +621,20 @@ class Store:
             by_receipt: dict[str, list[dict[str, Any]]] = {r.receipt_no: [] for r in rows}
             if by_receipt:
                 docs = conn.execute(
-                    sa.select(documents.c.receipt_no, documents.c.material_id, documents.c.page, documents.c.sha256)
+                    sa.select(
+                        documents.c.receipt_no,
+                        documents.c.material_id,
+                        documents.c.page,
+                        documents.c.sha256,
+                        documents.c.size,
+                    )
                     .where(documents.c.receipt_no.in_(list(by_receipt)))
                     .order_by(documents.c.material_id, documents.c.page)
                 ).all()
                 for d in docs:
-                    by_receipt[d.receipt_no].append({"material_id": d.material_id, "page": d.page, "sha256": d.sha256})
+                    by_receipt[d.receipt_no].append(
+                        {"material_id": d.material_id, "page": d.page, "sha256": d.sha256, "size": d.size}
+                    )
         items = [
             {
                 "receipt_no": r.receipt_no,
@@ -409,7 +671,7 @@ class Store:
                     applications.c.item_name,
                     applications.c.state,
                     applications.c.id_tail,
-                ).where(applications.c.receipt_no == receipt_no)
+                ).where(applications.c.receipt_no == receipt_no, _VISIBLE)
             ).first()
             if row is None or not hmac.compare_digest(row.id_tail, id_tail.upper()):
                 return None
@@ -489,3 +751,46 @@ class Store:
                 )
             ).first()
         return dict(row._mapping) if row else None
+
+    # -- terminals and their signatures (hall.signing) ----------------------------------------
+
+    def set_terminal_keys(self, keys: dict[str, bytes]) -> None:
+        """Insert or replace terminals' keys (the hall's configuration wins over what is stored)."""
+        for terminal_id, key in keys.items():
+            where = terminals.c.terminal_id == terminal_id
+            try:
+                with self.engine.begin() as conn:
+                    if not conn.execute(terminals.update().where(where).values(key_hex=key.hex())).rowcount:
+                        conn.execute(
+                            terminals.insert().values(terminal_id=terminal_id, key_hex=key.hex(), created_at=utc_now())
+                        )
+            except IntegrityError:  # another hall worker inserted it between our update and insert: ours wins
+                with self.engine.begin() as conn:
+                    conn.execute(terminals.update().where(where).values(key_hex=key.hex()))
+
+    def terminal_key(self, terminal_id: str) -> bytes | None:
+        with self.engine.connect() as conn:
+            key_hex = conn.execute(
+                sa.select(terminals.c.key_hex).where(terminals.c.terminal_id == terminal_id)
+            ).scalar_one_or_none()
+        return None if key_hex is None else bytes.fromhex(key_hex)
+
+    def remember_nonce(self, terminal_id: str, nonce: str, now: float, ttl: float) -> bool:
+        """Record a nonce; False when the terminal used it within the last `ttl` seconds (a replay)."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(nonces.insert().values(terminal_id=terminal_id, nonce=nonce, seen_at=now))
+            return True
+        except IntegrityError:
+            # Seen before, but maybe longer ago than the window and not yet pruned: then it is new again.
+            with self.engine.begin() as conn:
+                renewed = conn.execute(
+                    nonces.update()
+                    .where(nonces.c.terminal_id == terminal_id, nonces.c.nonce == nonce, nonces.c.seen_at < now - ttl)
+                    .values(seen_at=now)
+                ).rowcount
+            return bool(renewed)
+
+    def forget_nonces(self, before: float) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(nonces.delete().where(nonces.c.seen_at < before))

@@ -94,8 +94,18 @@ def cmd_hall(args: argparse.Namespace) -> int:
 
     data = Path(args.data)
     data.mkdir(parents=True, exist_ok=True)
-    serve(args.host, args.port, args.db or f"sqlite:///{data / 'hall.db'}", data / "documents")
+    keys = dict(args.terminal_key)
+    serve(args.host, args.port, args.db or f"sqlite:///{data / 'hall.db'}", data / "documents", keys)
     return 0
+
+
+def _terminal_key(text: str) -> tuple[str, bytes]:
+    from hall.signing import parse_terminal_key
+
+    try:
+        return parse_terminal_key(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parser() -> argparse.ArgumentParser:
@@ -126,6 +136,14 @@ def parser() -> argparse.ArgumentParser:
     hall.add_argument("--port", type=int, default=8765)
     hall.add_argument("--db", help="database URL (default sqlite in --data)")
     hall.add_argument("--data", default="data/hall-server", help="folder for documents (and the default DB)")
+    hall.add_argument(
+        "--terminal-key",
+        metavar="ID=HEXKEY",
+        type=_terminal_key,
+        action="append",
+        default=[],
+        help="a terminal's 32-byte signing key in hex (repeatable; kept in the hall's database)",
+    )
     hall.set_defaults(func=cmd_hall)
     return p
 

@@ -31,6 +31,9 @@ class Hall(Strict):
     url: HttpUrl
     embedded: bool = False
     timeout_s: float = Field(default=10.0, gt=0, le=120)
+    # the terminal's signing key, shared with the hall (hex, readable only by the kiosk user);
+    # relative to the data folder. The demo makes one and gives it to its embedded hall.
+    key_file: Path = Path("keys/hall-signing.key")
 
 
 class CardReader(Strict):
@@ -106,6 +109,8 @@ class UI(Strict):
 
 class Storage(Strict):
     data_dir: Path = Path("data")
+    key_file: Path = Path("keys/outbox.key")  # encrypts the outbox at rest; made at first start; relative to data_dir
+    min_free_mb: int = Field(default=200, ge=10)  # under this, no new session starts: the queue keeps its room
 
 
 class KioskConfig(Strict):
