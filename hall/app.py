@@ -28,6 +28,7 @@ from fastapi import FastAPI, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -68,9 +69,20 @@ _CONTENT_RANGE = re.compile(r"^bytes (?P<start>[0-9]{1,12})-(?P<end>[0-9]{1,12})
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 MAX_JSON_BYTES = 1 << 20  # an application with its manifest is a few kilobytes
 
+
+def _no_nul(value: str) -> str:
+    """PostgreSQL text cannot hold NUL (SQLite would store it): refused here, not a 500 there."""
+    if "\x00" in value:
+        raise ValueError("NUL characters are not allowed")
+    return value
+
+
+# every text the hall stores goes through this: one check for both databases
+Text = Annotated[str, AfterValidator(_no_nul)]
 ReceiptNo = Annotated[str, Field(pattern=RECEIPT_PATTERN)]
-Ident = Annotated[str, Field(min_length=1, max_length=128)]
-TerminalId = Annotated[str, Field(min_length=1, max_length=64)]
+Ident = Annotated[Text, Field(min_length=1, max_length=128)]
+TerminalId = Annotated[Text, Field(min_length=1, max_length=64)]
+Moment = Annotated[Text, Field(max_length=40)]  # ISO-8601: the column is VARCHAR(40)
 AppointmentCode = Annotated[str, Field(pattern=r"^[A-Z0-9]{4,32}$")]
 Sha256 = Annotated[str, Field(pattern=_SHA256.pattern)]
 Model = TypeVar("Model", bound=BaseModel)
@@ -82,15 +94,15 @@ Model = TypeVar("Model", bound=BaseModel)
 class Applicant(BaseModel):
     model_config = ConfigDict(extra="allow")  # the item decides what else it needs (address, phone…)
 
-    name: str = Field(min_length=1, max_length=100)
-    id_number: str = Field(min_length=6, max_length=64)  # at least the 6 the progress query checks
+    name: Text = Field(min_length=1, max_length=100)
+    id_number: Text = Field(min_length=6, max_length=64)  # at least the 6 the progress query checks
 
 
 class Material(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: Ident
-    name: str = Field(max_length=200)
+    name: Text = Field(max_length=200)
     pages: StrictInt = Field(ge=0, le=200)  # 0: declared but supplied otherwise (e.g. an e-licence)
 
 
@@ -102,10 +114,10 @@ class Application(BaseModel):
     terminal_id: TerminalId
     session_id: Ident
     item_id: Ident
-    item_name: str = Field(min_length=1, max_length=200)
-    submitted_at: str
+    item_name: Text = Field(min_length=1, max_length=200)
+    submitted_at: Moment
     applicant: Applicant
-    form: dict[str, str]
+    form: dict[Text, Text]
     materials: list[Material]
     appointment: AppointmentCode | None = None  # the code the citizen showed, if they came by appointment
 
@@ -148,8 +160,8 @@ class Rating(BaseModel):
     terminal_id: TerminalId
     session_id: Ident
     level: StrictInt = Field(ge=1, le=5)  # 5 非常满意 … 1 非常不满意
-    reasons: list[Annotated[str, Field(max_length=100)]] = Field(default_factory=list, max_length=20)
-    comment: str = Field(default="", max_length=500)
+    reasons: list[Annotated[Text, Field(max_length=100)]] = Field(default_factory=list, max_length=20)
+    comment: Text = Field(default="", max_length=500)
 
 
 class Appointment(BaseModel):
@@ -158,7 +170,7 @@ class Appointment(BaseModel):
     code: AppointmentCode
     kind: Literal["appointment", "prereview"]
     item_id: Ident
-    slot: str = ""
+    slot: Moment = ""
 
     @field_validator("slot")
     @classmethod

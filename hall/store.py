@@ -1,4 +1,4 @@
-"""The hall's storage: SQLAlchemy Core tables (SQLite now, PostgreSQL later) and page files.
+"""The hall's storage: SQLAlchemy Core tables (SQLite, or PostgreSQL with the same code) and page files.
 
 Page images live as files named by their SHA-256 (content-addressed): a page sent twice is stored
 once, and a file's name proves its content. The database holds what refers to them.
@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
 
 RECEIVED = "received"  # 受理: the first state of every application
 OPEN = "open"  # created by a terminal, parts still coming: visible to no one until committed
@@ -36,28 +36,39 @@ MAX_BLOB_BYTES = 20 * 1024 * 1024  # one page image or PDF
 # submissions against it and hall.pages the progress page's URL.
 RECEIPT_PATTERN = r"^[A-Z0-9-]{8,40}$"
 
+
+def _text(length: int) -> sa.types.TypeEngine[str]:
+    """VARCHAR(length), compared and sorted byte-wise on PostgreSQL too (COLLATE "C").
+
+    SQLite compares text byte-wise (BINARY); PostgreSQL by the database's locale, which orders
+    "A-1" and "A1", "id_card" and "idcard" differently. Keys and sort orders must not depend on how
+    the server was installed. SQLite knows no collation "C": the variant keeps its schema as it was.
+    """
+    return sa.String(length).with_variant(sa.String(length, collation="C"), "postgresql")
+
+
 metadata = sa.MetaData()
 
 applications = sa.Table(
     "applications",
     metadata,
-    sa.Column("receipt_no", sa.String(40), primary_key=True),
-    sa.Column("terminal_id", sa.String(64), nullable=False),
-    sa.Column("session_id", sa.String(128), nullable=False),
-    sa.Column("item_id", sa.String(128), nullable=False),
+    sa.Column("receipt_no", _text(40), primary_key=True),
+    sa.Column("terminal_id", _text(64), nullable=False),
+    sa.Column("session_id", _text(128), nullable=False),
+    sa.Column("item_id", _text(128), nullable=False),
     sa.Column("item_name", sa.Text, nullable=False),
-    sa.Column("submitted_at", sa.String(40), nullable=False),  # as the terminal sent it
-    sa.Column("received_at", sa.String(40), nullable=False),  # ISO-8601 UTC, sorts as text
-    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("submitted_at", _text(40), nullable=False),  # as the terminal sent it
+    sa.Column("received_at", _text(40), nullable=False),  # ISO-8601 UTC, sorts as text
+    sa.Column("state", _text(32), nullable=False),
     # Upper-cased last 6 characters of the ID number: the progress query checks only this, so it
     # keeps working once the applicant record is encrypted at rest.
-    sa.Column("id_tail", sa.String(6), nullable=False),
+    sa.Column("id_tail", _text(6), nullable=False),
     sa.Column("applicant", sa.JSON, nullable=False),
     sa.Column("form", sa.JSON, nullable=False),
     sa.Column("materials", sa.JSON, nullable=False),
-    sa.Column("appointment", sa.String(32), nullable=True),  # the appointment code it was made under
+    sa.Column("appointment", _text(32), nullable=True),  # the appointment code it was made under
     # SHA-256 over the application and its page hashes: tells a retry from a different submission.
-    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("fingerprint", _text(64), nullable=False),
     # The documents it is made of ([Document as dict]), written when opened; the documents table
     # gets them at commit. Null in rows older than the stepwise protocol.
     sa.Column("manifest", sa.JSON, nullable=True),
@@ -68,15 +79,15 @@ documents = sa.Table(
     metadata,
     sa.Column(
         "receipt_no",
-        sa.String(40),
+        _text(40),
         sa.ForeignKey("applications.receipt_no", ondelete="CASCADE"),
         primary_key=True,
     ),
-    sa.Column("material_id", sa.String(128), primary_key=True),
+    sa.Column("material_id", _text(128), primary_key=True),
     sa.Column("page", sa.Integer, primary_key=True),
-    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("sha256", _text(64), nullable=False),
     sa.Column("size", sa.Integer, nullable=False),
-    sa.Column("content_type", sa.String(100), nullable=False),
+    sa.Column("content_type", _text(100), nullable=False),
 )
 
 events = sa.Table(
@@ -85,13 +96,13 @@ events = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column(
         "receipt_no",
-        sa.String(40),
+        _text(40),
         sa.ForeignKey("applications.receipt_no", ondelete="CASCADE"),
         nullable=False,
         index=True,
     ),
-    sa.Column("state", sa.String(32), nullable=False),
-    sa.Column("at", sa.String(40), nullable=False),
+    sa.Column("state", _text(32), nullable=False),
+    sa.Column("at", _text(40), nullable=False),
     sa.Column("note", sa.Text, nullable=False, default=""),  # shown to the citizen: no personal data
 )
 
@@ -99,14 +110,14 @@ ratings = sa.Table(
     "ratings",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("receipt_no", sa.String(40), nullable=True, index=True),  # no FK: may arrive first
-    sa.Column("item_id", sa.String(128), nullable=False),
-    sa.Column("terminal_id", sa.String(64), nullable=False),
-    sa.Column("session_id", sa.String(128), nullable=False),
+    sa.Column("receipt_no", _text(40), nullable=True, index=True),  # no FK: may arrive first
+    sa.Column("item_id", _text(128), nullable=False),
+    sa.Column("terminal_id", _text(64), nullable=False),
+    sa.Column("session_id", _text(128), nullable=False),
     sa.Column("level", sa.Integer, nullable=False),
     sa.Column("reasons", sa.JSON, nullable=False),
     sa.Column("comment", sa.Text, nullable=False),
-    sa.Column("received_at", sa.String(40), nullable=False),
+    sa.Column("received_at", _text(40), nullable=False),
     # One rating per citizen session: a retried POST must not count twice.
     sa.UniqueConstraint("terminal_id", "session_id", name="uq_ratings_session"),
 )
@@ -117,11 +128,11 @@ appointments = sa.Table(
     metadata,
     # Made by the hall's booking or pre-review (预审) system; the terminal looks them up by the code
     # the citizen shows. No personal data: anyone holding the code may see what it is for.
-    sa.Column("code", sa.String(32), primary_key=True),
-    sa.Column("kind", sa.String(16), nullable=False),  # "appointment" | "prereview"
-    sa.Column("item_id", sa.String(128), nullable=False),
-    sa.Column("slot", sa.String(40), nullable=False, default=""),  # booked time, ISO-8601; "" for pre-review
-    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("code", _text(32), primary_key=True),
+    sa.Column("kind", _text(16), nullable=False),  # "appointment" | "prereview"
+    sa.Column("item_id", _text(128), nullable=False),
+    sa.Column("slot", _text(40), nullable=False, default=""),  # booked time, ISO-8601; "" for pre-review
+    sa.Column("created_at", _text(40), nullable=False),
 )
 
 
@@ -130,9 +141,9 @@ terminals = sa.Table(
     metadata,
     # The secret each terminal signs its requests with (hall.signing). Written at start from the
     # hall's configuration, so a restart keeps the keys and every hall worker reads the same ones.
-    sa.Column("terminal_id", sa.String(64), primary_key=True),
-    sa.Column("key_hex", sa.String(128), nullable=False),
-    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("terminal_id", _text(64), primary_key=True),
+    sa.Column("key_hex", _text(128), nullable=False),
+    sa.Column("created_at", _text(40), nullable=False),
 )
 
 nonces = sa.Table(
@@ -140,9 +151,10 @@ nonces = sa.Table(
     metadata,
     # Nonces of accepted signed requests. The primary key refuses a replay even when it reaches
     # another hall worker; rows older than the replay window are pruned.
-    sa.Column("terminal_id", sa.String(64), primary_key=True),
-    sa.Column("nonce", sa.String(64), primary_key=True),
-    sa.Column("seen_at", sa.Float, nullable=False, index=True),  # Unix seconds, the hall's clock
+    sa.Column("terminal_id", _text(64), primary_key=True),
+    sa.Column("nonce", _text(64), primary_key=True),
+    # Unix seconds, the hall's clock: FLOAT is double precision on PostgreSQL, REAL (8 bytes) on SQLite.
+    sa.Column("seen_at", sa.Float, nullable=False, index=True),
 )
 
 
@@ -175,11 +187,19 @@ def utc_now() -> str:
 
 
 def make_engine(db_url: str) -> Engine:
-    """An engine with the schema created. SQLite gets WAL and a busy timeout for concurrent requests."""
+    """An engine with the schema created: SQLite (a file) or PostgreSQL (`postgresql+psycopg://…`).
+
+    SQLite gets WAL and a busy timeout for concurrent requests; PostgreSQL a pool checked before use
+    (a restarted database server costs one failed ping, not a failed request). The schema is
+    `metadata.create_all` plus `_add_missing_columns`: additive changes only (a real migration tool
+    is issue 6's).
+    """
     url = sa.make_url(db_url)
-    if url.get_backend_name() != "sqlite":
-        engine = sa.create_engine(db_url, pool_pre_ping=True)
-    else:
+    backend = url.get_backend_name()
+    if backend == "postgresql":
+        # A hall worker serves up to anyio's 40 threads at once; more waiting beyond the pool is fine.
+        engine = sa.create_engine(db_url, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_recycle=1800)
+    elif backend == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(db_url)
@@ -192,23 +212,48 @@ def make_engine(db_url: str) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=5000")
             cur.close()
+    else:
+        raise ValueError(f"unsupported database {backend!r}: use sqlite:/// or postgresql+psycopg://")
 
-    metadata.create_all(engine)
-    _add_missing_columns(engine)
+    with engine.begin() as conn:
+        if backend == "postgresql":
+            # Hall workers starting together would race to create the same tables: one at a time.
+            # The lock ends with this transaction, and PostgreSQL's DDL is transactional.
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK)))
+        metadata.create_all(conn)
+        _add_missing_columns(conn)
     return engine
 
 
-def _add_missing_columns(engine: Engine) -> None:
+_SCHEMA_LOCK = 0x4841_4C4C  # "HALL": the advisory lock key for schema changes on PostgreSQL
+
+
+def _add_missing_columns(conn: Connection) -> None:
     """create_all makes missing tables, not missing columns: add nullable ones a newer version
     brought, so an existing hall database keeps working (a real migration tool is issue 6's)."""
-    inspector = sa.inspect(engine)
-    with engine.begin() as conn:
-        for table in metadata.sorted_tables:
-            present = {c["name"] for c in inspector.get_columns(table.name)}
-            for column in table.columns:
-                if column.name not in present and column.nullable:
-                    kind = column.type.compile(engine.dialect)
-                    conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+    inspector = sa.inspect(conn)
+    quote = conn.dialect.identifier_preparer
+    for table in metadata.sorted_tables:
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in present and column.nullable:
+                kind = column.type.compile(conn.dialect)
+                conn.execute(
+                    sa.text(f"ALTER TABLE {quote.format_table(table)} ADD COLUMN {quote.quote(column.name)} {kind}")
+                )
+
+
+def _insert(conn: Connection, table: sa.Table) -> Any:
+    """An INSERT for `table` that knows ON CONFLICT (… DO NOTHING / DO UPDATE): SQLite's or PostgreSQL's.
+
+    A conflict that is expected (a retry, a race between two workers) then is no error: PostgreSQL
+    would abort the whole transaction on one, and log it. Whether a row went in: add RETURNING and
+    look for a row (the psycopg dialect reports no rowcount for an INSERT).
+    """
+    dialect = {"postgresql": postgresql, "sqlite": sqlite}.get(conn.dialect.name)
+    if dialect is None:
+        raise NotImplementedError(f"no upsert for {conn.dialect.name}")
+    return dialect.insert(table)
 
 
 @dataclass(frozen=True)
@@ -458,40 +503,42 @@ class Store:
         """
         fingerprint = _fingerprint(application, docs)
         receipt_no = application["receipt_no"]
-        try:
-            # Insert first rather than look first: the write takes the database's write lock
-            # at once, and the primary key settles a race between two identical retries.
-            with self.engine.begin() as conn:
-                conn.execute(
-                    applications.insert().values(
-                        receipt_no=receipt_no,
-                        terminal_id=application["terminal_id"],
-                        session_id=application["session_id"],
-                        item_id=application["item_id"],
-                        item_name=application["item_name"],
-                        submitted_at=application["submitted_at"],
-                        received_at=utc_now(),  # set again at commit, when the hall has everything
-                        state=OPEN,
-                        id_tail=application["applicant"]["id_number"][-6:].upper(),
-                        applicant=application["applicant"],
-                        form=application["form"],
-                        materials=application["materials"],
-                        appointment=application.get("appointment"),
-                        fingerprint=fingerprint,
-                        manifest=[asdict(d) for d in docs],
-                    )
+        # Insert first rather than look first: the primary key settles a race between two identical
+        # retries. On a conflict PostgreSQL waits for the other transaction to end, so the row read
+        # next (a new snapshot per statement) is the committed one; SQLite serialises writers.
+        with self.engine.begin() as conn:
+            inserted = conn.execute(
+                _insert(conn, applications)
+                .values(
+                    receipt_no=receipt_no,
+                    terminal_id=application["terminal_id"],
+                    session_id=application["session_id"],
+                    item_id=application["item_id"],
+                    item_name=application["item_name"],
+                    submitted_at=application["submitted_at"],
+                    received_at=utc_now(),  # set again at commit, when the hall has everything
+                    state=OPEN,
+                    id_tail=application["applicant"]["id_number"][-6:].upper(),
+                    applicant=application["applicant"],
+                    form=application["form"],
+                    materials=application["materials"],
+                    appointment=application.get("appointment"),
+                    fingerprint=fingerprint,
+                    manifest=[asdict(d) for d in docs],
                 )
-            return "created"
-        except IntegrityError:
-            with self.engine.connect() as conn:
-                stored = conn.execute(
-                    sa.select(applications.c.fingerprint).where(applications.c.receipt_no == receipt_no)
-                ).scalar_one_or_none()
-            if stored is None:  # the integrity error was something else: let it surface as a 500
-                raise
-            if stored != fingerprint:
-                raise ConflictError(receipt_no) from None
-            return "duplicate"
+                .on_conflict_do_nothing(index_elements=[applications.c.receipt_no])
+                .returning(applications.c.receipt_no)
+            ).first()
+            if inserted is not None:
+                return "created"
+            stored = conn.execute(
+                sa.select(applications.c.fingerprint).where(applications.c.receipt_no == receipt_no)
+            ).scalar_one_or_none()
+        if stored is None:  # the row that conflicted is gone again: nothing in the hall deletes applications
+            raise RuntimeError("application vanished while being stored")
+        if stored != fingerprint:
+            raise ConflictError(receipt_no)
+        return "duplicate"
 
     def submission(self, receipt_no: str) -> Submission | None:
         with self.engine.connect() as conn:
@@ -699,25 +746,27 @@ class Store:
     def add_rating(self, rating: dict[str, Any]) -> tuple[Literal["created", "duplicate"], dict[str, Any]]:
         """Store a rating; the same session rating again with the same content is a retry."""
         now = utc_now()
-        try:
-            with self.engine.begin() as conn:
-                result = conn.execute(ratings.insert().values(**rating, received_at=now))
-                rating_id = result.inserted_primary_key[0]
-            return "created", {"id": rating_id, "received_at": now}
-        except IntegrityError:
-            with self.engine.connect() as conn:
-                row = conn.execute(
-                    sa.select(ratings).where(
-                        ratings.c.terminal_id == rating["terminal_id"],
-                        ratings.c.session_id == rating["session_id"],
-                    )
-                ).first()
-            if row is None:
-                raise
-            stored = row._mapping
-            if any(stored[k] != rating[k] for k in self._RATING_CONTENT):
-                raise ConflictError(rating["session_id"]) from None
-            return "duplicate", {"id": row.id, "received_at": row.received_at}
+        with self.engine.begin() as conn:
+            rating_id = conn.execute(
+                _insert(conn, ratings)
+                .values(**rating, received_at=now)
+                .on_conflict_do_nothing(index_elements=[ratings.c.terminal_id, ratings.c.session_id])
+                .returning(ratings.c.id)
+            ).scalar_one_or_none()
+            if rating_id is not None:
+                return "created", {"id": rating_id, "received_at": now}
+            row = conn.execute(
+                sa.select(ratings).where(
+                    ratings.c.terminal_id == rating["terminal_id"],
+                    ratings.c.session_id == rating["session_id"],
+                )
+            ).first()
+        if row is None:
+            raise RuntimeError("rating vanished while being stored")
+        stored = row._mapping
+        if any(stored[k] != rating[k] for k in self._RATING_CONTENT):
+            raise ConflictError(rating["session_id"])
+        return "duplicate", {"id": row.id, "received_at": row.received_at}
 
     def ratings(self, receipt_no: str | None, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
         """Newest first, optionally for one receipt number. Returns (page of items, total count)."""
@@ -733,15 +782,19 @@ class Store:
 
     def add_appointment(self, appointment: dict[str, Any]) -> Literal["created", "duplicate"]:
         """Register a code; the same code again with the same content is a retry."""
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(appointments.insert().values(**appointment, created_at=utc_now()))
+        with self.engine.begin() as conn:
+            inserted = conn.execute(
+                _insert(conn, appointments)
+                .values(**appointment, created_at=utc_now())
+                .on_conflict_do_nothing(index_elements=[appointments.c.code])
+                .returning(appointments.c.code)
+            ).first()
+        if inserted is not None:
             return "created"
-        except IntegrityError:
-            stored = self.appointment(appointment["code"])
-            if stored is None or any(stored[k] != v for k, v in appointment.items()):
-                raise ConflictError(appointment["code"]) from None
-            return "duplicate"
+        stored = self.appointment(appointment["code"])
+        if stored is None or any(stored[k] != v for k, v in appointment.items()):
+            raise ConflictError(appointment["code"])
+        return "duplicate"
 
     def appointment(self, code: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
@@ -756,17 +809,19 @@ class Store:
 
     def set_terminal_keys(self, keys: dict[str, bytes]) -> None:
         """Insert or replace terminals' keys (the hall's configuration wins over what is stored)."""
-        for terminal_id, key in keys.items():
-            where = terminals.c.terminal_id == terminal_id
-            try:
-                with self.engine.begin() as conn:
-                    if not conn.execute(terminals.update().where(where).values(key_hex=key.hex())).rowcount:
-                        conn.execute(
-                            terminals.insert().values(terminal_id=terminal_id, key_hex=key.hex(), created_at=utc_now())
-                        )
-            except IntegrityError:  # another hall worker inserted it between our update and insert: ours wins
-                with self.engine.begin() as conn:
-                    conn.execute(terminals.update().where(where).values(key_hex=key.hex()))
+        if not keys:
+            return
+        with self.engine.begin() as conn:
+            for terminal_id, key in keys.items():
+                statement = _insert(conn, terminals).values(
+                    terminal_id=terminal_id, key_hex=key.hex(), created_at=utc_now()
+                )
+                # Another hall worker may write the same row at the same time: an upsert takes either.
+                conn.execute(
+                    statement.on_conflict_do_update(
+                        index_elements=[terminals.c.terminal_id], set_={"key_hex": statement.excluded.key_hex}
+                    )
+                )
 
     def terminal_key(self, terminal_id: str) -> bytes | None:
         with self.engine.connect() as conn:
@@ -776,20 +831,26 @@ class Store:
         return None if key_hex is None else bytes.fromhex(key_hex)
 
     def remember_nonce(self, terminal_id: str, nonce: str, now: float, ttl: float) -> bool:
-        """Record a nonce; False when the terminal used it within the last `ttl` seconds (a replay)."""
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(nonces.insert().values(terminal_id=terminal_id, nonce=nonce, seen_at=now))
-            return True
-        except IntegrityError:
+        """Record a nonce; False when the terminal used it within the last `ttl` seconds (a replay).
+
+        Atomic across hall workers: of two requests with one nonce, exactly one inserts (or renews) the row.
+        """
+        with self.engine.begin() as conn:
+            inserted = conn.execute(
+                _insert(conn, nonces)
+                .values(terminal_id=terminal_id, nonce=nonce, seen_at=now)
+                .on_conflict_do_nothing(index_elements=[nonces.c.terminal_id, nonces.c.nonce])
+                .returning(nonces.c.nonce)
+            ).first()
+            if inserted is not None:
+                return True
             # Seen before, but maybe longer ago than the window and not yet pruned: then it is new again.
-            with self.engine.begin() as conn:
-                renewed = conn.execute(
-                    nonces.update()
-                    .where(nonces.c.terminal_id == terminal_id, nonces.c.nonce == nonce, nonces.c.seen_at < now - ttl)
-                    .values(seen_at=now)
-                ).rowcount
-            return bool(renewed)
+            renewed = conn.execute(
+                nonces.update()
+                .where(nonces.c.terminal_id == terminal_id, nonces.c.nonce == nonce, nonces.c.seen_at < now - ttl)
+                .values(seen_at=now)
+            ).rowcount
+        return bool(renewed)
 
     def forget_nonces(self, before: float) -> None:
         with self.engine.begin() as conn:

@@ -23,6 +23,10 @@ if ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; then
   $SUDO apt-get update -qq  # a fresh image has no package lists: nothing would have a candidate
 fi
 APT_TEST=(vsmartcard-vpcd)  # the virtual card reader driver: tests only, never on a terminal
+# PostgreSQL's server binaries: the hall's tests run on SQLite and on PostgreSQL (production's database).
+# They start a private server of their own (tests/support/postgres.py), so the system service the
+# package sets up is not needed, and nothing here starts it (CI machines may have no systemd).
+APT_TEST+=(postgresql)
 # Debian ships Chromium as a deb; Ubuntu only as a snap, which the one test that needs it skips.
 if apt-cache policy chromium 2>/dev/null | grep -q "Candidate: [0-9]"; then APT_TEST+=(chromium); fi
 

@@ -259,7 +259,17 @@ def test_ratings(client: HallClient) -> None:
     assert requests.get(f"{client.base_url}/v1/ratings", timeout=5).json()["total"] == 2
 
 
-@pytest.mark.parametrize("changes", [{"level": 0}, {"level": 6}, {"level": "5"}, {"terminal_id": "OTHER"}])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"level": 0},
+        {"level": 6},
+        {"level": "5"},
+        {"terminal_id": "OTHER"},
+        {"comment": "好\x00评"},  # PostgreSQL cannot store NUL: refused on both databases alike
+        {"session_id": "S" * 129},
+    ],
+)
 def test_invalid_ratings_are_rejected(client: HallClient, changes: dict[str, Any]) -> None:
     rating = {"item_id": "x", "terminal_id": TERMINAL, "session_id": "S-9", "level": 4, **changes}
     with pytest.raises(HallError) as exc:
