@@ -19,13 +19,16 @@ from kiosk.core.catalogue import Catalogue, Material, ServiceItem
 from kiosk.core.code_kinds import Classified, CodeKind, CodeRules, classify
 from kiosk.core.devices import CodeRead, Frame, Printer, PrintResult
 from kiosk.core.documents import Document
-from kiosk.core.errors import HallError, SessionError
+from kiosk.core.errors import HallError, KioskError, SessionError
+from kiosk.core.hall_client import PDF_NAME
 from kiosk.core.identity import Identity
 from kiosk.core.logctx import set_session
 from kiosk.core.messages import Messages
+from kiosk.core.outbox import Outbox
 from kiosk.core.pdf import PdfPage, pdf_from_jpegs
 from kiosk.core.receipt_number import ReceiptNumbers
 from kiosk.core.session import EndReason, IdlePhase, IdleWatch, Page, Session, Step
+from kiosk.core.uploader import Uploader
 from kiosk.core.validation import normalise, validate
 
 log = logging.getLogger(__name__)
@@ -35,13 +38,6 @@ RATING_LEVELS = (5, 4, 3, 2, 1)  # 非常满意 … 非常不满意, as 好差�
 
 
 class Hall(Protocol):
-    def submit(
-        self,
-        application: dict[str, Any],
-        pages: list[tuple[str, int, bytes]],
-        session_id: str = "",
-        pdfs: list[tuple[str, bytes]] | None = None,
-    ) -> dict[str, Any]: ...
     def rate(self, rating: dict[str, Any], session_id: str = "") -> dict[str, Any]: ...
     def progress(self, receipt_no: str, id_tail: str, session_id: str = "") -> dict[str, Any]: ...
     def appointment(self, code: str, session_id: str = "") -> dict[str, Any]: ...
@@ -63,6 +59,11 @@ class Submission:
     pages: list[tuple[str, int, bytes]]
     pdfs: list[tuple[str, bytes]]  # one PDF of all its pages per material, for the hall's case file
 
+    def parts(self) -> list[tuple[str, bytes]]:
+        """Every file as the hall names it: <material>/<page>.jpg and <material>/document.pdf."""
+        pages = [(f"{material}/{page}.jpg", data) for material, page, data in self.pages]
+        return pages + [(f"{material}/{PDF_NAME}", pdf) for material, pdf in self.pdfs]
+
 
 class Journey:
     def __init__(
@@ -75,11 +76,17 @@ class Journey:
         messages: Messages,
         terminal: Terminal,
         idle: IdleWatch,
+        outbox: Outbox,
+        uploader: Uploader,
         code_rules: CodeRules | None = None,
         now: Callable[[], dt.datetime] = dt.datetime.now,
+        delivery_wait_s: float = 10.0,
     ) -> None:
         self.catalogue = catalogue
         self.hall = hall
+        self.outbox = outbox
+        self.uploader = uploader
+        self.delivery_wait_s = delivery_wait_s  # how long the citizen waits for the hall before 待上传
         self.printer = printer
         self.numbers = numbers
         self.messages = messages
@@ -201,6 +208,9 @@ class Journey:
         return bool(self.session.receipt_no)
 
     def start_item(self) -> None:
+        """Begin an application; refused while the disk has no room to keep one (storage.full)."""
+        if not self.outbox.has_room():
+            raise SessionError("no room for another application", code="storage.full")
         self.session.go(Step.IDENTIFY if self.item.needs_card else Step.FORM)
 
     def accept_identity(self, identity: Identity) -> None:
@@ -337,29 +347,37 @@ class Journey:
         ]
         return Submission(application, pages, pdfs)
 
-    def send_submission(self, submission: Submission) -> dict[str, Any]:
-        """Blocking: hand the application to the hall."""
-        return self.hall.submit(
-            submission.application, submission.pages, session_id=self.session.session_id, pdfs=submission.pdfs
-        )
+    def send_submission(self, submission: Submission) -> bool:
+        """Blocking: into the outbox, sealed and on disk before anything says "submitted"; from
+        there it reaches the hall whatever happens. Then a short wait for the hall to commit it:
+        True if it did, False if it waits in the outbox (the receipt says 待上传). Raises
+        KioskError (storage.full, …) when it could not be kept: nothing is lost, the citizen
+        stays on review with everything."""
+        application = submission.application
+        self.outbox.enqueue(application["receipt_no"], application, submission.parts())
+        self.uploader.wake()
+        return self.uploader.wait_delivered(application["receipt_no"], self.delivery_wait_s)
 
-    def finish_submit(self, error: HallError | None) -> None:
-        """UI thread: the hall answered (error None) or could not take it (back to review, data kept)."""
+    def finish_submit(self, error: KioskError | None, delivered: bool = True) -> None:
+        """UI thread: kept (error None; `delivered` says whether the hall has it yet) or not kept
+        (back to review, data kept)."""
         if error is None:
+            self.session.offline = not delivered
             self.session.go(Step.RECEIPT)
         else:
-            log.warning("session %s: submission failed: %s", self.session.session_id, error.code)
+            log.warning("session %s: submission not kept: %s", self.session.session_id, error.code)
             self.session.go(Step.REVIEW)
 
-    def submit(self) -> None:
-        """The three submit steps in one, for tests and command-line use."""
+    def submit(self) -> bool:
+        """The three submit steps in one, for tests and command-line use: whether the hall has it."""
         submission = self.begin_submit()
         try:
-            self.send_submission(submission)
-        except HallError as exc:
+            delivered = self.send_submission(submission)
+        except KioskError as exc:
             self.finish_submit(exc)
             raise
-        self.finish_submit(None)
+        self.finish_submit(None, delivered)
+        return delivered
 
     # -- papers -----------------------------------------------------------------------------
     def progress_url(self) -> str:
@@ -383,6 +401,7 @@ class Journey:
             hall_name=self.terminal.hall_name,
             terminal_id=self.terminal.id,
             progress_url=self.progress_url(),
+            offline=self.session.offline,
         )
 
     def checklist_document(self, item_id: str | None = None, *, only_missing: bool = False) -> Document:

@@ -36,11 +36,11 @@ def load_or_create_key(path: Path) -> bytes:
     """
     path = Path(path)
     try:
-        return _read_key(path)
+        return read_key(path)
     except FileNotFoundError:
         pass
     _create_key_file(path)
-    return _read_key(path)
+    return read_key(path)
 
 
 def _create_key_file(path: Path) -> None:
@@ -61,7 +61,8 @@ def _create_key_file(path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _read_key(path: Path) -> bytes:
+def read_key(path: Path) -> bytes:
+    """The key in `path`; FileNotFoundError when there is none, KioskError when it is unsafe or bad."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError as exc:

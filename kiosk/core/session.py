@@ -86,6 +86,7 @@ class Session:
     query_receipt: str = ""  # a receipt number read from a QR, for the progress query to start from
     appointment: str = ""  # the appointment or pre-review code the citizen came with
     submitted_at: float = 0.0
+    offline: bool = False  # submitted while the hall could not be reached: the receipt says 待上传
     rating: int = 0
     end_reason: EndReason | None = None
     history: list[Step] = field(default_factory=list)

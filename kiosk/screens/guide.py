@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from kivy.metrics import dp
 
+from kiosk.core.errors import KioskError
 from kiosk.core.guide import SUBLINE, guide_sections
 from kiosk.screens.base import KioskScreen
 from kiosk.screens.widgets import WrapLabel
@@ -22,6 +23,12 @@ class GuideScreen(KioskScreen):
             for line in lines:
                 sub = line.startswith(SUBLINE)
                 body.add_widget(WrapLabel(text=line.lstrip(SUBLINE), padding=(dp(36) if sub else 0, 0)))
+
+    def start(self) -> None:
+        try:
+            self.journey.start_item()
+        except KioskError as exc:  # storage.full: the terminal cannot keep another application now
+            self.ids.status.text = self.error_text(exc)
 
     def print_checklist(self) -> None:
         self.app.spawn(self.run_checklist_print(self.ids.status, self.ids.print_button))

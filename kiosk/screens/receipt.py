@@ -26,6 +26,7 @@ class ReceiptScreen(KioskScreen):
     def refresh(self) -> None:
         session = self.journey.session
         self.ids.number.text = session.receipt_no
+        self.ids.pending_upload.text = self.t("receipt.pending_upload") if session.offline else ""
         self.ids.qr.texture = qr_texture(self.journey.progress_url())
 
     def on_enter(self, *_: Any) -> None:
@@ -59,5 +60,6 @@ class ReceiptScreen(KioskScreen):
         self.printed_job = ""
         self.waiting_for_printer = False
         self.ids.number.text = ""
+        self.ids.pending_upload.text = ""
         self.ids.qr.texture = None
         self.ids.print_status.text = ""

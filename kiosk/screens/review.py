@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kiosk.core.catalogue import FieldKind
-from kiosk.core.errors import HallError, KioskError
+from kiosk.core.errors import KioskError
 from kiosk.core.identity import mask_id_number
 from kiosk.screens.base import KioskScreen
 from kiosk.screens.widgets import WrapLabel
@@ -54,13 +54,13 @@ class ReviewScreen(KioskScreen):
 
     async def _send(self, submission: Any) -> None:
         try:
-            await self.app.blocking(self.journey.send_submission, submission)
-        except HallError as exc:
+            delivered = await self.app.blocking(self.journey.send_submission, submission)
+        except KioskError as exc:
             self.last_error = self.error_text(exc)  # shown on review, where everything is still held
             self.journey.finish_submit(exc)
             return
         self.last_error = ""
-        self.journey.finish_submit(None)
+        self.journey.finish_submit(None, delivered)
 
     def wipe(self) -> None:
         self.last_error = ""

@@ -19,6 +19,7 @@ from kiosk.wiring import DEMO_APPOINTMENT
 from tests.conftest import ROOT, env_with_display
 from tests.support.fault_proxy import FaultProxy
 from tests.support.pcsc_fixtures import CITIZEN_SLOT
+from tests.support.terminal_keys import write_key_file
 
 pytestmark = pytest.mark.e2e
 DRIVER = ROOT / "tests" / "e2e" / "driver.py"
@@ -51,6 +52,7 @@ data_dir = "{data_dir}"
 """,
         encoding="utf-8",
     )
+    write_key_file(data_dir / "keys" / "hall-signing.key", "E2E00001")  # provisioned with the hall
     return path
 
 
@@ -185,11 +187,13 @@ def test_idle_warning_then_timeout_wipes_the_session(hall_server, xvfb_display, 
     assert result["warning_open_at_home"] is False
 
 
-def test_hall_500_keeps_everything_and_printer_out_shows_qr(hall_server, xvfb_display, test_output, tmp_path):
+def test_hall_500_and_slow_gives_an_offline_receipt_then_arrives_once_and_printer_out_shows_qr(
+    hall_server, xvfb_display, test_output, tmp_path
+):
     proxy = FaultProxy(hall_server.url).start()
     try:
-        proxy.fail_next("/v1/applications", status=500)
-        proxy.delay_next("/v1/applications", seconds=3.0, times=2)
+        proxy.fail_next("/v1/applications/", status=500)  # the first try
+        proxy.delay_next("/v1/applications/", seconds=12.0)  # the second: longer than the citizen waits
         data_dir = tmp_path / "kiosk-data"
         extra = '[peripherals.printer]\ndriver = "simulated"\npaper = "out"'
         config = write_config(tmp_path / "kiosk.toml", proxy.url, data_dir, extra=extra)
@@ -199,25 +203,31 @@ def test_hall_500_keeps_everything_and_printer_out_shows_qr(hall_server, xvfb_di
     assert result["card_removed"] == "卡片已移开，请重新放置"
     assert result["camera_unplugged"] in ("拍摄设备暂时不可用，请联系工作人员", "没有找到拍摄设备，请联系工作人员")
     assert result["progress_value"] > 0  # the progress indicator was moving
-    first = result["first"]
-    assert first["message"] == "受理系统暂时繁忙，您的信息没有丢失，请稍后点击重试"
-    assert first["button"] == "重试"
-    assert first["back_disabled"] is True  # retry as it is, or cancel: never a changed copy
-    assert first["kept_pages"] >= 2 and first["kept_values"] >= 3  # nothing lost
-    # The retry used the same receipt number, and the hall has the application exactly once.
-    assert result["receipt_no"] == first["receipt_no"]
-    posts = [status for method, path, status in proxy.seen if method == "POST" and path == "/v1/applications"]
-    assert posts == [500, 201]
+    # The hall failed and then stalled: the citizen got the receipt anyway, marked 待上传.
+    assert result["pending_upload"].startswith("网络暂时中断")
+    creates = [
+        status for method, path, status in proxy.seen if method == "PUT" and path.startswith("/v1/applications/")
+    ]
+    assert 500 in creates and 201 in creates  # the 500 came back last: it was also the held one
+    # The uploader went on by itself: the hall has the application exactly once, with every page.
     listing = requests.get(f"{hall_server.url}/v1/applications", timeout=10).json()
     assert [a["receipt_no"] for a in listing["items"]] == [result["receipt_no"]]
+    (application,) = listing["items"]
+    assert len(application["documents"]) >= 3  # the ID card's pages and its PDF
     # Out of paper: the receipt is on screen as a QR code, and nothing was printed.
     assert result["print_status"].startswith("打印机暂时缺纸，请用手机扫描上方二维码保存受理凭证")
     assert result["qr_shown"] is True
     assert result["printed_while_out"] == []
-    # After the refill it printed by itself, exactly once.
+    # After the refill it printed by itself, exactly once, with the 待上传 mark it had when printed.
     printed = data_dir / "printed"
     receipts = [p for p in printed.glob("*.json") if json.loads(p.read_text(encoding="utf-8"))["complete"]]
     assert [p.name for p in receipts] == [f"{result['receipt_no']}-receipt.json"]
+    assert "【待上传】" in receipts[0].with_suffix(".txt").read_text(encoding="utf-8")
+    # Nothing of the test citizen is readable in the terminal's data folder.
+    for path in data_dir.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert "王秀英".encode() not in data and b"11010519491231002X" not in data, path
 
 
 def test_large_text_english_help_query_and_an_appointment_code(hall_server, xvfb_display, test_output, tmp_path):

@@ -32,6 +32,7 @@ class FaultProxy:
                 time.sleep(proxy._take(proxy._delays, self.path, 0.0))
                 status = proxy._take(proxy._failures, self.path, 0)
                 if status:
+                    self._seen(status)  # before answering: the client may have given up by now
                     payload = b'{"error": {"code": "hall.internal", "message": "injected"}}'
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
@@ -44,6 +45,7 @@ class FaultProxy:
                         self.command, proxy.upstream + self.path, data=body, headers=headers, timeout=30
                     )
                     status = answer.status_code
+                    self._seen(status)
                     self.send_response(status)
                     for key, value in answer.headers.items():
                         if key.lower() not in HOP_BY_HOP:
@@ -51,10 +53,12 @@ class FaultProxy:
                     self.send_header("Content-Length", str(len(answer.content)))
                     self.end_headers()
                     self.wfile.write(answer.content)
+
+            def _seen(self, status: int) -> None:
                 with proxy._lock:
                     proxy.seen.append((self.command, self.path.split("?")[0], status))
 
-            do_GET = do_POST = do_PUT = do_DELETE = _forward
+            do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = _forward
 
             def log_message(self, *_: object) -> None:  # keep test output quiet
                 pass

@@ -10,6 +10,8 @@ import datetime as dt
 import hashlib
 import io
 import socket
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,18 +25,24 @@ from hall.server import EmbeddedHall
 from kiosk.core.catalogue import Catalogue, load_catalogue
 from kiosk.core.code_kinds import CodeKind
 from kiosk.core.devices import CodeRead, DeviceEvent, Frame
-from kiosk.core.errors import CatalogueError, HallError, SessionError
+from kiosk.core.errors import CatalogueError, HallError, KioskError, SessionError
 from kiosk.core.hall_client import HallClient
+from kiosk.core.hall_v2 import SignedHall
 from kiosk.core.journey import Journey, Submission, Terminal
 from kiosk.core.messages import Messages
+from kiosk.core.outbox import Outbox
 from kiosk.core.receipt_number import ReceiptNumbers, is_valid
+from kiosk.core.sealing import Sealer
 from kiosk.core.session import EndReason, IdlePhase, IdleWatch, Session, Step
+from kiosk.core.uploader import Uploader
 from kiosk.peripherals.demo_identities import DEMO_CITIZENS
 from kiosk.peripherals.printer.profile import load_profile
 from kiosk.peripherals.sim_printer import SimulatedPrinter
+from tests.support.terminal_keys import TERMINAL_KEYS
 from tests.unit.test_pdf import embedded_jpegs
 
 TERMINAL_ID = "TEST0001"
+DELIVERY_WAIT_S = 5.0  # how long submit waits for the hall before the receipt says 待上传
 TIMEOUT, WARNING = 60.0, 20.0
 CITIZEN = DEMO_CITIZENS[0]  # 王秀英, 11010519491231002X, with an address
 START = dt.datetime(2024, 5, 6, 9, 30, 0)
@@ -113,16 +121,46 @@ def offline_hall() -> Iterator[HallClient]:
 
 
 @pytest.fixture
+def outbox(tmp_path: Path) -> Iterator[Outbox]:
+    box = Outbox(tmp_path / "outbox", Sealer(bytes(range(32))), min_free_mb=10)
+    yield box
+    box.close()
+
+
+@pytest.fixture
+def workers() -> Iterator[list[threading.Event]]:
+    """Stop events of the uploaders the test started: stopped at its end."""
+    stops: list[threading.Event] = []
+    yield stops
+    for stop in stops:
+        stop.set()
+
+
+@pytest.fixture
 def make_journey(
-    catalogue: Catalogue, printer: SimulatedPrinter, messages: Messages, clock: FakeClock, tmp_path: Path
+    catalogue: Catalogue,
+    printer: SimulatedPrinter,
+    messages: Messages,
+    clock: FakeClock,
+    tmp_path: Path,
+    outbox: Outbox,
+    workers: list[threading.Event],
 ) -> Callable[..., Journey]:
-    """Build a Journey on the fake clock; `hall`, `printer` and `catalogue` can be swapped."""
+    """Build a Journey on the fake clock; `hall`, `printer` and `catalogue` can be swapped. Its
+    outbox drains to `hall`'s address through a signed client on an uploader thread."""
 
     def make(hall: Any, printer: SimulatedPrinter | None = printer, catalogue: Catalogue = catalogue) -> Journey:
+        signed = SignedHall(hall.base_url, TERMINAL_KEYS[TERMINAL_ID], TERMINAL_ID, timeout=5)
+        uploader = Uploader(outbox, signed)
+        workers.append(threading.Event())
+        threading.Thread(target=uploader.run, args=(workers[-1],), daemon=True).start()
         return Journey(
             catalogue=catalogue,
             hall=hall,
             printer=printer,
+            outbox=outbox,
+            uploader=uploader,
+            delivery_wait_s=DELIVERY_WAIT_S,
             numbers=ReceiptNumbers(TERMINAL_ID, tmp_path / "receipt-sequence.json"),
             messages=messages,
             terminal=Terminal(
@@ -186,6 +224,15 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_until(check: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def sha256(data: bytes) -> str:
@@ -409,75 +456,55 @@ def test_submission_is_frozen_when_submit_is_tapped(journey: Journey, camera: Pa
     assert submission.pages[0][2] == frames[0].jpeg
 
 
-def test_hall_down_keeps_everything_and_the_retry_reuses_the_receipt_number(
-    hall_journey: Journey, camera: PageMaker, hall_server: EmbeddedHall, hall: HallClient, tmp_path: Path
+def test_hall_down_the_application_waits_in_the_outbox_and_arrives_once_when_it_is_back(
+    make_journey: Callable[..., Journey], camera: PageMaker, tmp_path: Path, outbox: Outbox
 ) -> None:
-    journey = hall_journey
-    frames = to_review(journey, camera)
-    values_before = dict(journey.session.values)
-    hall_server.stop()
-
-    with pytest.raises(HallError) as caught:
-        journey.submit()
-
-    assert caught.value.code == "hall.unreachable"
-    assert journey.step is Step.REVIEW
+    port = closed_port()
+    with HallClient(f"http://127.0.0.1:{port}", timeout=1, terminal_id=TERMINAL_ID) as down:
+        journey = make_journey(down)
+        frames = to_review(journey, camera)
+        assert journey.submit() is False  # kept, not delivered: the citizen is not held up
     receipt_no = journey.session.receipt_no
+    assert journey.step is Step.RECEIPT and journey.session.offline
     assert is_valid(receipt_no)
-    assert journey.session.identity is CITIZEN
-    assert journey.session.values == values_before
-    assert journey.session.consent is True
-    assert [bytes(p.jpeg) for p in journey.session.pages["id-card"]] == [f.jpeg for f in frames]
+    paper = "\n".join(journey.receipt_document().text_lines())
+    assert "【待上传】" in paper and receipt_no in paper
+    assert outbox.depth() == 1
 
-    # a second failure does not use up another number either
-    with pytest.raises(HallError):
-        journey.submit()
-    assert journey.session.receipt_no == receipt_no
-
-    # the hall comes back, with the same database (on a fresh port: the old one may be taken by now)
-    with EmbeddedHall(db_url=f"sqlite:///{tmp_path / 'hall.db'}", documents_dir=tmp_path / "documents") as back:
-        hall.base_url = back.url
-        journey.submit()
-        assert journey.step is Step.RECEIPT
-        assert journey.session.receipt_no == receipt_no
+    # the hall comes back on the same address: the uploader delivers it by itself, exactly once
+    with (
+        EmbeddedHall(
+            db_url=f"sqlite:///{tmp_path / 'hall.db'}",
+            documents_dir=tmp_path / "documents",
+            port=port,
+            terminal_keys=TERMINAL_KEYS,
+        ) as back,
+        HallClient(back.url, timeout=5, terminal_id=TERMINAL_ID) as hall,
+    ):
+        journey.uploader.wake()
+        assert wait_until(lambda: outbox.depth() == 0, timeout=30)
         record = hall.application(receipt_no)
         assert [d["sha256"] for d in record["documents"] if d["page"]] == [sha256(f.jpeg) for f in frames]
+        listing = requests.get(f"{back.url}/v1/applications", timeout=5).json()
+        assert [a["receipt_no"] for a in listing["items"]] == [receipt_no]
 
 
-class AnswerLost:
-    """A hall that takes the application and then the answer is lost (a timeout on the way back)."""
-
-    def __init__(self, real: HallClient) -> None:
-        self.real = real
-
-    def submit(self, application: dict[str, Any], pages: list[tuple[str, int, bytes]], **kwargs: Any) -> Any:
-        self.real.submit(application, pages, **kwargs)
-        raise HallError("submit: hall unreachable (ReadTimeout)", code="hall.unreachable")
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.real, name)
-
-
-def test_retry_after_a_lost_answer_is_taken_as_the_same_application(
-    hall_journey: Journey, camera: PageMaker, hall: HallClient, clock: FakeClock
+def test_no_room_on_disk_refuses_to_start_and_keeps_a_submission_on_review(
+    journey: Journey, camera: PageMaker, outbox: Outbox
 ) -> None:
-    journey = hall_journey
     to_review(journey, camera)
-    journey.hall = AnswerLost(hall)
-    with pytest.raises(HallError):
+    values = dict(journey.session.values)
+    outbox._min_free = 2**62  # the disk is (nearly) full
+    with pytest.raises(KioskError) as caught:
         journey.submit()
-    receipt_no = journey.session.receipt_no
-    assert hall.application(receipt_no)["state"]  # the hall has it
-
-    clock.advance(25)  # the citizen reads the error, then taps submit again
-    journey.hall = hall
-    journey.submit()  # the hall must see the same application, not a conflicting one
-
-    assert journey.step is Step.RECEIPT
-    assert journey.session.receipt_no == receipt_no
-    # the hall's record and the paper both carry the time of the first tap
-    assert dt.datetime.fromisoformat(hall.application(receipt_no)["submitted_at"]) == START.astimezone()
-    assert "2024-05-06 09:30" in "\n".join(journey.receipt_document().text_lines())
+    assert caught.value.code == "storage.full"
+    assert journey.step is Step.REVIEW and journey.session.values == values  # nothing lost
+    assert outbox.depth() == 0
+    journey.end(EndReason.CANCELLED)
+    journey.open_item("pension-enrol")
+    with pytest.raises(SessionError) as refused:
+        journey.start_item()  # no new application while there is no room to keep one
+    assert refused.value.code == "storage.full"
 
 
 def test_each_session_gets_the_next_receipt_number(hall_journey: Journey, camera: PageMaker) -> None:
@@ -767,7 +794,8 @@ def test_after_a_failed_submit_the_application_is_frozen(journey: Journey, camer
     under the same receipt number, so review offers only retry or cancel."""
     to_review(journey, camera)
     journey.give_consent(True)
-    with pytest.raises(HallError):
+    journey.outbox._min_free = 2**62  # the outbox cannot keep it
+    with pytest.raises(KioskError):
         journey.submit()
     assert journey.step is Step.REVIEW and journey.frozen
     with pytest.raises(SessionError) as refused:
