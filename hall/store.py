@@ -34,7 +34,7 @@ OPEN = "open"  # created by a terminal, parts still coming: visible to no one un
 MAX_BLOB_BYTES = 20 * 1024 * 1024  # one page image or PDF
 # The shape of a receipt number the hall accepts (the terminal's format, loosely). hall.app checks
 # submissions against it and hall.pages the progress page's URL.
-RECEIPT_PATTERN = r"^[A-Z0-9-]{8,40}$"
+RECEIPT_PATTERN = r"^[A-Z0-9-]{7,39}[A-Z0-9*]$"  # the check character may be "*" (ISO 7064 MOD 37-2)
 
 
 def _text(length: int) -> sa.types.TypeEngine[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 from kiosk.core.config import KioskConfig, load_config
 from kiosk.core.errors import ConfigError
 from kiosk.core.logctx import configure_logging
-from kiosk.technician import print_sample, printer_emulator, scan_code, scan_doc
+from kiosk.technician import demo_submit, print_sample, printer_emulator, scan_code, scan_doc
 
 log = logging.getLogger("kiosk")
 
@@ -131,6 +131,7 @@ def parser() -> argparse.ArgumentParser:
     scan_doc.add_parser(sub)
     print_sample.add_parser(sub)
     printer_emulator.add_parser(sub)
+    demo_submit.add_parser(sub)
     hall = sub.add_parser("hall", help="run the hall server in the foreground")
     hall.add_argument("--host", default="127.0.0.1")
     hall.add_argument("--port", type=int, default=8765)
