@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import sqlalchemy as sa
 from fastapi import FastAPI, Header, Query, Request, Response
+from fastapi import Path as PathParam  # pathlib.Path is Path here
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import (
@@ -65,6 +66,9 @@ access_log = logging.getLogger("hall.access")
 # all of a material's pages as one PDF, stored as page 0.
 _PAGE_NAME = re.compile(r"^(?P<material>[^/]{1,128})/(?:(?P<page>[1-9][0-9]{0,3})\.jpg|(?P<pdf>document\.pdf))$")
 PDF_PAGE = 0
+MAX_PAGE = 9999  # four digits in a page's name
+# Past every row; a larger offset overflows the databases' integers (a 500 instead of an empty page).
+MAX_OFFSET = 2**31 - 1
 _CONTENT_RANGE = re.compile(r"^bytes (?P<start>[0-9]{1,12})-(?P<end>[0-9]{1,12})/(?P<total>[0-9]{1,12})$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 MAX_JSON_BYTES = 1 << 20  # an application with its manifest is a few kilobytes
@@ -77,7 +81,16 @@ def _no_nul(value: str) -> str:
     return value
 
 
-# every text the hall stores goes through this: one check for both databases
+def _iso(value: str) -> str:
+    """An ISO-8601 date and time; the error says so without the value (fromisoformat's message quotes it)."""
+    try:
+        dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("not an ISO-8601 date and time") from None
+    return value
+
+
+# every text the hall stores or looks up goes through this: one check for both databases
 Text = Annotated[str, AfterValidator(_no_nul)]
 ReceiptNo = Annotated[str, Field(pattern=RECEIPT_PATTERN)]
 Ident = Annotated[Text, Field(min_length=1, max_length=128)]
@@ -115,7 +128,7 @@ class Application(BaseModel):
     session_id: Ident
     item_id: Ident
     item_name: Text = Field(min_length=1, max_length=200)
-    submitted_at: Moment
+    submitted_at: Moment = Field(json_schema_extra={"format": "date-time"})  # checked below
     applicant: Applicant
     form: dict[Text, Text]
     materials: list[Material]
@@ -124,8 +137,7 @@ class Application(BaseModel):
     @field_validator("submitted_at")
     @classmethod
     def _iso_datetime(cls, value: str) -> str:
-        dt.datetime.fromisoformat(value)  # ValueError becomes a validation error
-        return value
+        return _iso(value)
 
     @model_validator(mode="after")
     def _unique_materials(self) -> Application:
@@ -175,9 +187,225 @@ class Appointment(BaseModel):
     @field_validator("slot")
     @classmethod
     def _iso_slot(cls, value: str) -> str:
-        if value:
-            dt.datetime.fromisoformat(value)
-        return value
+        return _iso(value) if value else value
+
+
+# -- response bodies (for the OpenAPI document; the routes build their answers as plain dicts) ---------
+
+
+class Health(BaseModel):
+    status: Literal["ok", "error"]
+    version: str
+
+
+class Stored(BaseModel):
+    """POST /v1/applications: the application as stored."""
+
+    receipt_no: str
+    state: str
+    received_at: str
+
+
+class StillMissing(BaseModel):
+    """PUT /v1/applications/{receipt_no}: what the terminal still has to send."""
+
+    receipt_no: str
+    state: Literal["open", "committed"]
+    missing: list[str]  # SHA-256 of parts not complete yet
+    received: dict[str, int]  # SHA-256 → bytes the hall has
+
+
+class CommittedPart(BaseModel):
+    name: str
+    sha256: str
+    size: int
+
+
+class Committed(BaseModel):
+    receipt_no: str
+    state: Literal["committed"]
+    documents: list[CommittedPart]
+
+
+class BlobReceived(BaseModel):
+    sha256: str
+    received: int
+    complete: bool
+
+
+class DocumentSummary(BaseModel):
+    material_id: str
+    page: int
+    sha256: str
+    size: int
+
+
+class DocumentRecord(DocumentSummary):
+    content_type: str
+
+
+class Event(BaseModel):
+    state: str
+    at: str
+    note: str
+
+
+class ApplicationSummary(BaseModel):
+    receipt_no: str
+    item_id: str
+    item_name: str
+    state: str
+    received_at: str
+    documents: list[DocumentSummary]
+
+
+class ApplicationPage(BaseModel):
+    items: list[ApplicationSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+class ApplicationRecord(BaseModel):
+    """The staff view of one application."""
+
+    receipt_no: str
+    item_id: str
+    item_name: str
+    terminal_id: str
+    session_id: str
+    state: str
+    submitted_at: str
+    received_at: str
+    form: dict[str, str]
+    applicant: dict[str, Any]
+    materials: list[dict[str, Any]]
+    appointment: str | None
+    documents: list[DocumentRecord]
+    timeline: list[Event]
+
+
+class Progress(BaseModel):
+    """The citizen's view: nothing about the applicant."""
+
+    receipt_no: str
+    item_name: str
+    state: str
+    timeline: list[Event]
+
+
+class RatingStored(BaseModel):
+    id: int
+    received_at: str
+
+
+class RatingRecord(BaseModel):
+    id: int
+    receipt_no: str | None
+    item_id: str
+    terminal_id: str
+    session_id: str
+    level: int
+    reasons: list[str]
+    comment: str
+    received_at: str
+
+
+class RatingPage(BaseModel):
+    items: list[RatingRecord]
+    total: int
+    limit: int
+    offset: int
+
+
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="allow")  # more for the terminal to act on: missing, received, server_time
+
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+_ERRORS = {
+    400: "invalid request (hall.invalid)",
+    401: "the terminal's signature is missing or does not hold (hall.signature.*)",
+    404: "not found (hall.not_found)",
+    409: "conflicts with what the hall holds (hall.conflict, hall.incomplete, hall.blob.offset)",
+    413: "the body is too large (hall.too_large, hall.blob.too_large)",
+    422: "the blob does not hash to its name (hall.blob.hash)",
+}
+
+
+def _answers(*ok: int, model: type[BaseModel] | None = None, errors: tuple[int, ...] = ()) -> dict[int | str, Any]:
+    """`responses=` for a route: its success statuses with `model`, and its errors with ErrorBody."""
+    answers: dict[int | str, Any] = {status: {"model": model} if model else {} for status in ok}
+    answers.update({status: {"model": ErrorBody, "description": _ERRORS[status]} for status in errors})
+    return answers
+
+
+_SIGNATURE_HEADERS = [
+    {"name": name, "in": "header", "required": True, "schema": {"type": "string", "pattern": pattern}}
+    for name, pattern in (
+        ("X-Terminal-Id", "^.{1,64}$"),
+        ("X-Timestamp", "^[0-9]{1,12}$"),
+        ("X-Nonce", "^[0-9a-f]{32}$"),
+        ("X-Signature", "^[0-9a-f]{64}$"),
+    )
+]
+
+
+def _signed(body: dict[str, Any] | None = None, *headers: dict[str, Any]) -> dict[str, Any]:
+    """`openapi_extra=` for a signed route, which reads its body itself (docs/submission-protocol.md)."""
+    extra: dict[str, Any] = {"parameters": [*_SIGNATURE_HEADERS, *headers]}
+    if body is not None:
+        extra["requestBody"] = {"required": True, "content": body}
+    return extra
+
+
+_FORM = {  # POST /v1/applications, read by hand (see submit_application)
+    "type": "object",
+    "required": ["application"],
+    "properties": {
+        "application": {"type": "string", "description": "the application JSON (Application)"},
+        "pages": {"type": "array", "items": {"type": "string", "format": "binary"}},
+    },
+}
+_BLOB = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+_CONTENT_RANGE_HEADER = {
+    "name": "Content-Range",
+    "in": "header",
+    "required": True,
+    "schema": {"type": "string", "pattern": _CONTENT_RANGE.pattern},
+}
+_PAGE_TYPES = ("image/*", "application/pdf")  # the image type the terminal sent, or a material's PDF
+
+
+def _complete_document(app: FastAPI) -> None:
+    """Make app.openapi() state what the routes do beyond what FastAPI sees in their signatures."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = generate()
+        components = document.setdefault("components", {}).setdefault("schemas", {})
+        # The manifest is parsed by hand after the signature check, so FastAPI does not know its model.
+        manifest = Manifest.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(manifest.pop("$defs", {}), Manifest=manifest)
+        # FastAPI adds a 422 with its own body to every route with parameters; the hall answers a
+        # RequestValidationError with 400 and ErrorBody instead (see _validation_error).
+        for operation in (op for path in document["paths"].values() for op in path.values()):
+            schema = operation["responses"].get("422", {}).get("content", {}).get("application/json", {})
+            if schema.get("schema", {}).get("$ref", "").endswith("/HTTPValidationError"):
+                del operation["responses"]["422"]
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 # -- errors -----------------------------------------------------------------------------------
@@ -268,7 +496,7 @@ def create_app(db_url: str, documents_dir: Path, terminal_keys: dict[str, bytes]
         )
         return response
 
-    @app.get("/v1/health")
+    @app.get("/v1/health", responses=_answers(200, 503, model=Health))
     def health() -> JSONResponse:
         try:
             with store.engine.connect() as conn:
@@ -277,7 +505,12 @@ def create_app(db_url: str, documents_dir: Path, terminal_keys: dict[str, bytes]
             return JSONResponse({"status": "error", "version": __version__}, status_code=503)
         return JSONResponse({"status": "ok", "version": __version__})
 
-    @app.post("/v1/applications", status_code=201)
+    @app.post(
+        "/v1/applications",
+        status_code=201,
+        responses=_answers(200, 201, model=Stored, errors=(400, 409)),
+        openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _FORM}}}},
+    )
     async def submit_application(request: Request) -> JSONResponse:
         # The form is read by hand (not with Form()/File() parameters) to check exactly which
         # fields came and to see every page's filename.
@@ -307,7 +540,11 @@ def create_app(db_url: str, documents_dir: Path, terminal_keys: dict[str, bytes]
         await run_in_threadpool(verifier.confirm, claim, request.method, path_and_query(request.scope), body)
         return claim.terminal_id, body
 
-    @app.put("/v1/applications/{receipt_no}")
+    @app.put(
+        "/v1/applications/{receipt_no}",
+        responses=_answers(200, 201, model=StillMissing, errors=(400, 401, 409, 413)),
+        openapi_extra=_signed({"application/json": {"schema": {"$ref": "#/components/schemas/Manifest"}}}),
+    )
     async def open_application(receipt_no: str, request: Request) -> JSONResponse:
         terminal_id, body = await signed_body(request)
         manifest = _parse_json(body, Manifest, "body")
@@ -327,8 +564,13 @@ def create_app(db_url: str, documents_dir: Path, terminal_keys: dict[str, bytes]
         answer = await run_in_threadpool(_what_is_missing, store, receipt_no)
         return JSONResponse(answer, status_code=201 if outcome == "created" else 200)
 
-    @app.post("/v1/applications/{receipt_no}/commit")
-    async def commit_application(receipt_no: str, request: Request) -> dict[str, Any]:
+    @app.post(
+        "/v1/applications/{receipt_no}/commit",
+        response_model=None,
+        responses=_answers(200, model=Committed, errors=(400, 401, 404, 409, 413)),
+        openapi_extra=_signed(),
+    )
+    async def commit_application(receipt_no: Text, request: Request) -> dict[str, Any]:
         terminal_id, _body = await signed_body(request)
         submission = await run_in_threadpool(store.submission, receipt_no)
         if submission is None:
@@ -346,7 +588,11 @@ def create_app(db_url: str, documents_dir: Path, terminal_keys: dict[str, bytes]
             "documents": [{"name": _part_name(d), "sha256": d.sha256, "size": d.size} for d in submission.documents],
         }
 
-    @app.put("/v1/blobs/{sha256}")
+    @app.put(
+        "/v1/blobs/{sha256}",
+        responses=_answers(200, model=BlobReceived, errors=(400, 401, 409, 413, 422)),
+        openapi_extra=_signed(_BLOB, _CONTENT_RANGE_HEADER),
+    )
     async def put_blob(sha256: str, request: Request) -> Response:
         claim = await run_in_threadpool(verifier.claim, request.headers)
         _check_sha256(sha256)
@@ -367,7 +613,12 @@ def create_app(db_url: str, documents_dir: Path, terminal_keys: dict[str, bytes]
             chunk.unlink(missing_ok=True)
         return _blob_response(state, {"sha256": sha256, "received": state.received, "complete": state.complete})
 
-    @app.head("/v1/blobs/{sha256}")
+    @app.head(
+        "/v1/blobs/{sha256}",
+        response_class=Response,  # the answer is in Upload-Offset and Upload-Complete, with no body or type
+        responses=_answers(200, errors=(400, 401, 404, 413)),
+        openapi_extra=_signed(),
+    )
     async def head_blob(sha256: str, request: Request) -> Response:
         await signed_body(request)
         _check_sha256(sha256)
@@ -376,23 +627,36 @@ def create_app(db_url: str, documents_dir: Path, terminal_keys: dict[str, bytes]
             raise ApiError(404, "hall.not_found", "no such blob")
         return _blob_response(state, None)
 
-    @app.get("/v1/applications")
+    @app.get("/v1/applications", response_model=None, responses=_answers(200, model=ApplicationPage, errors=(400,)))
     def list_applications(
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> dict[str, Any]:
         items, total = store.list_applications(limit, offset)
         return {"items": items, "total": total, "limit": limit, "offset": offset}
 
-    @app.get("/v1/applications/{receipt_no}")
-    def get_application(receipt_no: str) -> dict[str, Any]:
+    @app.get(
+        "/v1/applications/{receipt_no}",
+        response_model=None,
+        responses=_answers(200, model=ApplicationRecord, errors=(400, 404)),
+    )
+    def get_application(receipt_no: Text) -> dict[str, Any]:
         record = store.application(receipt_no)
         if record is None:
             raise ApiError(404, "hall.not_found", "no such application")
         return record
 
-    @app.get("/v1/applications/{receipt_no}/documents/{material_id}/{page}")
-    def get_document(receipt_no: str, material_id: str, page: int) -> FileResponse:
+    @app.get(
+        "/v1/applications/{receipt_no}/documents/{material_id}/{page}",
+        response_class=FileResponse,
+        responses={
+            200: {"content": {t: {"schema": {"type": "string", "format": "binary"}} for t in _PAGE_TYPES}},
+            **_answers(errors=(400, 404)),
+        },
+    )
+    def get_document(
+        receipt_no: Text, material_id: Text, page: Annotated[int, PathParam(ge=PDF_PAGE, le=MAX_PAGE)]
+    ) -> FileResponse:
         found = store.document(receipt_no, material_id, page)
         if found is None:
             raise ApiError(404, "hall.not_found", "no such document")
@@ -401,9 +665,9 @@ def create_app(db_url: str, documents_dir: Path, terminal_keys: dict[str, bytes]
             raise ApiError(500, "hall.internal", "document file missing")
         return FileResponse(path, media_type=content_type, headers={"ETag": f'"{path.name}"'})
 
-    @app.get("/v1/progress")
+    @app.get("/v1/progress", response_model=None, responses=_answers(200, model=Progress, errors=(400, 404)))
     def progress(
-        receipt_no: Annotated[str, Query(min_length=1, max_length=40)],
+        receipt_no: Annotated[Text, Query(min_length=1, max_length=40)],
         id_tail: Annotated[str, Query(pattern=r"^[0-9A-Za-z]{6}$")],
     ) -> dict[str, Any]:
         found = store.progress(receipt_no, id_tail)
@@ -412,7 +676,7 @@ def create_app(db_url: str, documents_dir: Path, terminal_keys: dict[str, bytes]
             raise ApiError(404, "hall.not_found", "no application matches this number and ID tail")
         return found
 
-    @app.post("/v1/ratings", status_code=201)
+    @app.post("/v1/ratings", status_code=201, responses=_answers(200, 201, model=RatingStored, errors=(400, 409)))
     def add_rating(rating: Rating, x_terminal_id: Annotated[str | None, Header()] = None) -> JSONResponse:
         _check_terminal(x_terminal_id, rating.terminal_id)
         try:
@@ -421,16 +685,16 @@ def create_app(db_url: str, documents_dir: Path, terminal_keys: dict[str, bytes]
             raise ApiError(409, "hall.conflict", "this session already rated differently") from None
         return JSONResponse(record, status_code=201 if outcome == "created" else 200)
 
-    @app.get("/v1/ratings")
+    @app.get("/v1/ratings", response_model=None, responses=_answers(200, model=RatingPage, errors=(400,)))
     def list_ratings(
-        receipt_no: str | None = None,
+        receipt_no: Text | None = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> dict[str, Any]:
         items, total = store.ratings(receipt_no, limit, offset)
         return {"items": items, "total": total, "limit": limit, "offset": offset}
 
-    @app.post("/v1/appointments", status_code=201)
+    @app.post("/v1/appointments", status_code=201, responses=_answers(200, 201, model=Appointment, errors=(400, 409)))
     def add_appointment(appointment: Appointment) -> JSONResponse:
         """From the hall's booking / pre-review system: a code a citizen may show at a terminal."""
         try:
@@ -439,14 +703,17 @@ def create_app(db_url: str, documents_dir: Path, terminal_keys: dict[str, bytes]
             raise ApiError(409, "hall.conflict", "this code is taken by a different appointment") from None
         return JSONResponse(appointment.model_dump(), status_code=201 if outcome == "created" else 200)
 
-    @app.get("/v1/appointments/{code}")
-    def get_appointment(code: str) -> dict[str, Any]:
+    @app.get(
+        "/v1/appointments/{code}", response_model=None, responses=_answers(200, model=Appointment, errors=(400, 404))
+    )
+    def get_appointment(code: Text) -> dict[str, Any]:
         found = store.appointment(code)
         if found is None:
             raise ApiError(404, "hall.not_found", "no such appointment")
         return found
 
     app.include_router(pages_router)  # the citizen's progress page, /progress/<receipt_no>
+    _complete_document(app)
     return app
 
 
