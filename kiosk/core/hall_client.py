@@ -108,12 +108,12 @@ class HallClient:
             data={"application": json.dumps(application, ensure_ascii=False)},
             files=files,
         )
-        return self._json(response, "submit")
+        return json_object(response, "submit")
 
     def application(self, receipt_no: str, session_id: str = "") -> dict[str, Any]:
         """The hall's full record of one application (staff view: documents, timeline)."""
         response = self._send("GET", f"/v1/applications/{_seg(receipt_no)}", op="application", session_id=session_id)
-        return self._json(response, "application")
+        return json_object(response, "application")
 
     def document(self, receipt_no: str, material_id: str, page: int, session_id: str = "") -> bytes:
         """One stored page image, as the hall keeps it."""
@@ -133,12 +133,12 @@ class HallClient:
             session_id=session_id,
             params={"receipt_no": receipt_no, "id_tail": id_tail},
         )
-        return self._json(response, "progress")
+        return json_object(response, "progress")
 
     def appointment(self, code: str, session_id: str = "") -> dict[str, Any]:
         """An appointment or pre-review code: {"code", "kind", "item_id", "slot"}; hall.not_found if unknown."""
         response = self._send("GET", f"/v1/appointments/{_seg(code)}", op="appointment", session_id=session_id)
-        return self._json(response, "appointment")
+        return json_object(response, "appointment")
 
     def rate(self, rating: dict[str, Any], session_id: str = "") -> dict[str, Any]:
         """Send a 好差评 rating. Returns {"id", "received_at"}. Safe to repeat for the same session."""
@@ -149,7 +149,7 @@ class HallClient:
             session_id=session_id or str(rating.get("session_id", "")),
             json=rating,
         )
-        return self._json(response, "rate")
+        return json_object(response, "rate")
 
     # -- plumbing ---------------------------------------------------------------------------------
 
@@ -178,15 +178,18 @@ class HallClient:
             raise HallError(detail, code="hall.not_found", status=status, server_code=server_code)
         raise HallError(detail, code="hall.rejected", status=status, server_code=server_code)
 
-    @staticmethod
-    def _json(response: requests.Response, op: str) -> dict[str, Any]:
-        try:
-            body = response.json()
-        except ValueError:
-            raise HallError(f"{op}: the hall's answer is not JSON", code="hall.server_error") from None
-        if not isinstance(body, dict):
-            raise HallError(f"{op}: the hall's answer is not a JSON object", code="hall.server_error")
-        return body
+
+def json_object(response: requests.Response, op: str) -> dict[str, Any]:
+    """The answer as a JSON object; an empty body (e.g. 204) is {}."""
+    if not response.content:
+        return {}
+    try:
+        body = response.json()
+    except ValueError:
+        raise HallError(f"{op}: the hall's answer is not JSON", code="hall.server_error") from None
+    if not isinstance(body, dict):
+        raise HallError(f"{op}: the hall's answer is not a JSON object", code="hall.server_error")
+    return body
 
 
 def _error_body(response: requests.Response) -> tuple[str | None, str | None]:

@@ -23,7 +23,7 @@ from typing import Any
 import requests
 
 from kiosk.core.errors import HallError
-from kiosk.core.hall_client import _error_body, _seg
+from kiosk.core.hall_client import _error_body, _seg, json_object
 from kiosk.core.signing import signed_headers
 
 log = logging.getLogger("kiosk.hall")
@@ -56,7 +56,7 @@ class SignedHall:
         response = self._send(
             "PUT", f"/v1/applications/{_seg(receipt_no)}", op="create", body=encoded, content_type="application/json"
         )
-        return _json(response, "create")
+        return json_object(response, "create")
 
     def head_blob(self, sha256: str) -> int | None:
         """How many bytes of a blob the hall holds; None if it knows nothing of it."""
@@ -81,12 +81,12 @@ class SignedHall:
             content_type="application/octet-stream",
             extra_headers={"Content-Range": f"bytes {start}-{start + len(data) - 1}/{total}"},
         )
-        return _json(response, "part")
+        return json_object(response, "part")
 
     def commit(self, receipt_no: str) -> dict[str, Any]:
         """Step 3: {"receipt_no", "state": "committed", "documents": [...]}."""
         response = self._send("POST", f"/v1/applications/{_seg(receipt_no)}/commit", op="commit")
-        return _json(response, "commit")
+        return json_object(response, "commit")
 
     def _send(
         self,
@@ -129,19 +129,6 @@ class SignedHall:
         if status == 404:
             raise HallError(detail, code="hall.not_found", **params)
         raise HallError(detail, code="hall.rejected", **params)
-
-
-def _json(response: requests.Response, op: str) -> dict[str, Any]:
-    """The answer as a JSON object; an empty body (e.g. 204) is {}."""
-    if not response.content:
-        return {}
-    try:
-        body = response.json()
-    except ValueError:
-        raise HallError(f"{op}: the hall's answer is not JSON", code="hall.server_error") from None
-    if not isinstance(body, dict):
-        raise HallError(f"{op}: the hall's answer is not a JSON object", code="hall.server_error")
-    return body
 
 
 def _extras(response: requests.Response) -> dict[str, Any]:

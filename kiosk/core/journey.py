@@ -43,6 +43,18 @@ class Hall(Protocol):
     def appointment(self, code: str, session_id: str = "") -> dict[str, Any]: ...
 
 
+def applicant_record(identity: Identity) -> dict[str, str]:
+    """The applicant as the hall receives it, from the card that was read."""
+    return {
+        "card_type": identity.card_type.value,
+        "name": identity.name,
+        "id_number": identity.id_number,
+        "sex": identity.sex,
+        "birth_date": identity.birth_date.isoformat() if identity.birth_date else "",
+        "address": identity.address,
+    }
+
+
 @dataclass(frozen=True)
 class Terminal:
     id: str
@@ -300,16 +312,7 @@ class Journey:
     def _submission(self) -> Submission:
         item, identity = self.item, self.session.identity
         submitted_at = dt.datetime.fromtimestamp(self.session.submitted_at).astimezone()
-        applicant: dict[str, str] = {}
-        if identity is not None:
-            applicant = {
-                "card_type": identity.card_type.value,
-                "name": identity.name,
-                "id_number": identity.id_number,
-                "sex": identity.sex,
-                "birth_date": identity.birth_date.isoformat() if identity.birth_date else "",
-                "address": identity.address,
-            }
+        applicant = applicant_record(identity) if identity is not None else {}
         for key in ("name", "id_number"):
             if self.session.values.get(key):
                 applicant[key] = self.session.values[key]

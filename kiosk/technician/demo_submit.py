@@ -39,6 +39,7 @@ from kiosk.core.config import KioskConfig, load_config
 from kiosk.core.errors import ConfigError, KioskError
 from kiosk.core.hall_v2 import SignedHall
 from kiosk.core.identity import Identity
+from kiosk.core.journey import applicant_record
 from kiosk.core.outbox import ACTIVE, Outbox
 from kiosk.core.receipt_number import ReceiptNumbers
 from kiosk.core.sealing import read_key
@@ -96,14 +97,7 @@ def demo_application(
 ) -> dict[str, Any]:
     """The application JSON exactly as Journey._submission builds it, for a session that scanned
     the citizen's card and photographed PAGES pages of one material."""
-    applicant = {
-        "card_type": citizen.card_type.value,
-        "name": citizen.name,
-        "id_number": citizen.id_number,
-        "sex": citizen.sex,
-        "birth_date": citizen.birth_date.isoformat() if citizen.birth_date else "",
-        "address": citizen.address,
-    }
+    applicant = applicant_record(citizen)
     prefill = citizen.field_values()
     form = {f.id: prefill.get(f.prefill, "") or f.default or (f.choices[0] if f.choices else "") for f in item.fields}
     return {
