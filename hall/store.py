@@ -250,9 +250,7 @@ def _insert(conn: Connection, table: sa.Table) -> Any:
     would abort the whole transaction on one, and log it. Whether a row went in: add RETURNING and
     look for a row (the psycopg dialect reports no rowcount for an INSERT).
     """
-    dialect = {"postgresql": postgresql, "sqlite": sqlite}.get(conn.dialect.name)
-    if dialect is None:
-        raise NotImplementedError(f"no upsert for {conn.dialect.name}")
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite  # make_engine allows no other
     return dialect.insert(table)
 
 

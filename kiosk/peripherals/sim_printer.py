@@ -28,6 +28,7 @@ class SimulatedPrinter(EscPosPrinter):
         self.out_dir = Path(out_dir)
         self.machine = PrinterMachine(profile.paper_width_mm, self.out_dir, paper_level=paper)
         self._emulator: PrinterEmulator | None = None
+        # the emulator's port is known only once it listens: open() points the link at it
         super().__init__(name, "tcp://127.0.0.1:9", profile, self.out_dir / "jobs.jsonl")
 
     def open(self) -> None:
