@@ -29,7 +29,7 @@ import requests
 from hall.server import EmbeddedHall
 from kiosk.core.config import load_config
 from kiosk.core.errors import ConfigError
-from kiosk.core.hall_v2 import SignedHall
+from kiosk.core.hall_client import HallClient
 from kiosk.core.outbox import Outbox
 from kiosk.core.receipt_number import format_number
 from kiosk.core.sealing import Sealer, fsync_directory
@@ -86,7 +86,7 @@ def bench_enqueue(root: Path, apps: list[tuple[str, dict, Pages]]) -> Outbox:
 
 
 def bench_drain(label: str, outbox: Outbox, hall_url: str, megabytes: float) -> None:
-    hall = SignedHall(hall_url, KEY, TERMINAL, timeout=30)
+    hall = HallClient(hall_url, KEY, TERMINAL, timeout=30)
     uploader = Uploader(outbox, hall)
     started = time.perf_counter()
     delivered = 0

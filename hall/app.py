@@ -5,9 +5,9 @@ values, so no personal data reaches an error body or a log line. (The citizen's 
 hall.pages, answers in HTML instead.)
 
 Terminals submit in steps (docs/submission-protocol.md): PUT /v1/applications/{receipt_no} with the
-manifest, PUT /v1/blobs/{sha256} for each part (resumable), POST …/commit. Every one of those
-requests is signed (hall.signing). The one-shot POST /v1/applications stays until the kiosk has
-switched; both ways share validation and storage.
+manifest, PUT /v1/blobs/{sha256} for each part (resumable), POST …/commit. Every request a terminal
+makes is signed (hall.signing): those, progress queries, ratings, appointment look-ups, and the
+catalogue (hall.catalogue) and heartbeats (hall.terminals).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import sqlalchemy as sa
-from fastapi import FastAPI, Header, Query, Request, Response
+from fastapi import FastAPI, Query, Request, Response, Security
 from fastapi import Path as PathParam  # pathlib.Path is Path here
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
@@ -39,12 +39,14 @@ from pydantic import (
     model_validator,
 )
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hall import __version__
 from hall.pages import router as pages_router
 from hall.signing import SignatureRejected, Verifier, path_and_query
+from hall.staff_auth import StaffRefused, hash_accounts, require_staff
+from hall.staff_pages import StateChange, document_file
+from hall.staff_pages import router as staff_router
 from hall.store import (
     MAX_BLOB_BYTES,
     RECEIPT_PATTERN,
@@ -54,10 +56,11 @@ from hall.store import (
     ConflictError,
     Document,
     IncompleteError,
-    PageUpload,
-    StagedFile,
+    Locked,
     Store,
+    TransitionError,
 )
+from kiosk.core.paths import SERVICES_DIR
 
 log = logging.getLogger("hall")
 access_log = logging.getLogger("hall.access")
@@ -198,14 +201,6 @@ class Health(BaseModel):
     version: str
 
 
-class Stored(BaseModel):
-    """POST /v1/applications: the application as stored."""
-
-    receipt_no: str
-    state: str
-    received_at: str
-
-
 class StillMissing(BaseModel):
     """PUT /v1/applications/{receipt_no}: what the terminal still has to send."""
 
@@ -250,11 +245,23 @@ class Event(BaseModel):
     note: str
 
 
+class StaffEvent(Event):
+    staff: str | None  # the staff account that made the change; None for the terminal's
+
+
+class StateChanged(StaffEvent):
+    """POST /v1/applications/{receipt_no}/events: the new timeline entry."""
+
+    receipt_no: str
+
+
 class ApplicationSummary(BaseModel):
     receipt_no: str
     item_id: str
     item_name: str
+    terminal_id: str
     state: str
+    submitted_at: str
     received_at: str
     documents: list[DocumentSummary]
 
@@ -282,7 +289,7 @@ class ApplicationRecord(BaseModel):
     materials: list[dict[str, Any]]
     appointment: str | None
     documents: list[DocumentRecord]
-    timeline: list[Event]
+    timeline: list[StaffEvent]
 
 
 class Progress(BaseModel):
@@ -331,11 +338,14 @@ class ErrorBody(BaseModel):
 
 _ERRORS = {
     400: "invalid request (hall.invalid)",
-    401: "the terminal's signature is missing or does not hold (hall.signature.*)",
+    401: "the terminal's signature or the staff credentials are missing or do not hold "
+    "(hall.signature.*, hall.staff.unauthorized)",
+    403: "a terminal asks for what is not its own (hall.forbidden)",
     404: "not found (hall.not_found)",
     409: "conflicts with what the hall holds (hall.conflict, hall.incomplete, hall.blob.offset)",
     413: "the body is too large (hall.too_large, hall.blob.too_large)",
     422: "the blob does not hash to its name (hall.blob.hash)",
+    429: "too many failed lookups or staff logins: wait Retry-After seconds (hall.progress.locked, hall.staff.locked)",
 }
 
 
@@ -365,14 +375,6 @@ def _signed(body: dict[str, Any] | None = None, *headers: dict[str, Any]) -> dic
     return extra
 
 
-_FORM = {  # POST /v1/applications, read by hand (see submit_application)
-    "type": "object",
-    "required": ["application"],
-    "properties": {
-        "application": {"type": "string", "description": "the application JSON (Application)"},
-        "pages": {"type": "array", "items": {"type": "string", "format": "binary"}},
-    },
-}
 _BLOB = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
 _CONTENT_RANGE_HEADER = {
     "name": "Content-Range",
@@ -383,8 +385,17 @@ _CONTENT_RANGE_HEADER = {
 _PAGE_TYPES = ("image/*", "application/pdf")  # the image type the terminal sent, or a material's PDF
 
 
-def _complete_document(app: FastAPI) -> None:
-    """Make app.openapi() state what the routes do beyond what FastAPI sees in their signatures."""
+def _json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """The request body of a signed route that parses `model` by hand (list it for _complete_document)."""
+    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}
+
+
+def _complete_document(app: FastAPI, body_models: tuple[type[BaseModel], ...]) -> None:
+    """Make app.openapi() state what the routes do beyond what FastAPI sees in their signatures.
+
+    `body_models`: the request bodies signed routes parse by hand after the signature check, which
+    FastAPI therefore does not know.
+    """
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -392,9 +403,9 @@ def _complete_document(app: FastAPI) -> None:
             return app.openapi_schema
         document = generate()
         components = document.setdefault("components", {}).setdefault("schemas", {})
-        # The manifest is parsed by hand after the signature check, so FastAPI does not know its model.
-        manifest = Manifest.model_json_schema(ref_template="#/components/schemas/{model}")
-        components.update(manifest.pop("$defs", {}), Manifest=manifest)
+        for model in body_models:
+            schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(schema.pop("$defs", {}), **{model.__name__: schema})
         # FastAPI adds a 422 with its own body to every route with parameters; the hall answers a
         # RequestValidationError with 400 and ErrorBody instead (see _validation_error).
         for operation in (op for path in document["paths"].values() for op in path.values()):
@@ -412,16 +423,32 @@ def _complete_document(app: FastAPI) -> None:
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers
         self.extra = extra  # more for the terminal to act on (missing parts, bytes received…)
 
 
-def _error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
+def _error(
+    status: int, code: str, message: str, *, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status, headers=headers)
+
+
+def _locked_error(locked: Locked) -> ApiError:
+    """429 for a progress lookup refused by the rate limit (Store.lookup_progress)."""
+    return ApiError(
+        429,
+        "hall.progress.locked",
+        "too many failed lookups for this receipt number or from this caller; try again later",
+        headers={"Retry-After": str(locked.retry_after)},
+        retry_after=locked.retry_after,
+    )
 
 
 def _describe(err: ValidationError | RequestValidationError, prefix: str = "") -> str:
@@ -431,22 +458,47 @@ def _describe(err: ValidationError | RequestValidationError, prefix: str = "") -
     return f"{prefix}{where}: {first.get('msg', 'invalid')}"
 
 
-def _check_terminal(header: str | None, body_terminal: str) -> None:
-    # A terminal speaks only for itself; on signed requests the header is the verified signer.
-    if header is not None and header != body_terminal:
+def _check_terminal(signer: str, body_terminal: str) -> None:
+    # A terminal speaks only for itself.
+    if signer != body_terminal:
         raise ApiError(400, "hall.invalid", "X-Terminal-Id does not match terminal_id")
+
+
+async def signed_body(request: Request) -> tuple[str, bytes]:
+    """The body of a terminal's request whose signature holds, and the terminal that signed it."""
+    verifier: Verifier = request.app.state.verifier
+    claim = await run_in_threadpool(verifier.claim, request.headers)  # before reading any body
+    body = await _read_body(request, MAX_JSON_BYTES)
+    await run_in_threadpool(verifier.confirm, claim, request.method, path_and_query(request.scope), body)
+    return claim.terminal_id, body
 
 
 # -- the app ----------------------------------------------------------------------------------
 
 
-def create_app(db_url: str, documents_dir: Path, terminal_keys: dict[str, bytes] | None = None) -> FastAPI:
+def create_app(
+    db_url: str,
+    documents_dir: Path,
+    terminal_keys: dict[str, bytes] | None = None,
+    catalogue_dir: Path | None = None,
+    staff_users: dict[str, str] | None = None,
+) -> FastAPI:
     """The hall API on a database URL (sqlite:///… or postgresql+psycopg://…) and a page directory.
 
     `terminal_keys` (terminal id → 32-byte key) are stored in the database, so they outlive a restart.
+    `catalogue_dir` holds the service files served to terminals (default: the terminals' own,
+    config/services); raises CatalogueError if they do not load.
+    `staff_users` (name → password) are stored hashed (hall.staff_auth); raises ValueError for an
+    unusable name or a short password.
     """
+    # Imported here: they build on this module's errors and helpers.
+    from hall import catalogue, terminals
+
+    served = catalogue.CatalogueFiles(SERVICES_DIR if catalogue_dir is None else Path(catalogue_dir))
+    staff = hash_accounts(staff_users or {})  # before the store: a bad account leaves nothing open
     store = Store(db_url, Path(documents_dir))
     store.set_terminal_keys(terminal_keys or {})
+    store.set_staff(staff)
     verifier = Verifier(store)
 
     @asynccontextmanager
@@ -456,10 +508,16 @@ def create_app(db_url: str, documents_dir: Path, terminal_keys: dict[str, bytes]
 
     app = FastAPI(title="Hall service", version=__version__, lifespan=lifespan)
     app.state.store = store
+    app.state.verifier = verifier
+    app.state.catalogue = served
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return _error(exc.status, exc.code, exc.message, **exc.extra)
+        return _error(exc.status, exc.code, exc.message, headers=exc.headers, **exc.extra)
+
+    @app.exception_handler(StaffRefused)
+    async def _staff_refused(_request: Request, exc: StaffRefused) -> JSONResponse:
+        return _error(exc.status, exc.code, exc.message, headers=exc.headers, **exc.extra)
 
     @app.exception_handler(SignatureRejected)
     async def _signature_rejected(_request: Request, exc: SignatureRejected) -> JSONResponse:
@@ -505,45 +563,10 @@ def create_app(db_url: str, documents_dir: Path, terminal_keys: dict[str, bytes]
             return JSONResponse({"status": "error", "version": __version__}, status_code=503)
         return JSONResponse({"status": "ok", "version": __version__})
 
-    @app.post(
-        "/v1/applications",
-        status_code=201,
-        responses=_answers(200, 201, model=Stored, errors=(400, 409)),
-        openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _FORM}}}},
-    )
-    async def submit_application(request: Request) -> JSONResponse:
-        # The form is read by hand (not with Form()/File() parameters) to check exactly which
-        # fields came and to see every page's filename.
-        async with request.form() as form:
-            texts = form.getlist("application")
-            uploads = form.getlist("pages")
-            unknown = sorted(set(form.keys()) - {"application", "pages"})
-            if unknown:
-                raise ApiError(400, "hall.invalid", f"unknown form field(s): {', '.join(unknown)}")
-            if len(texts) != 1 or not isinstance(texts[0], str):
-                raise ApiError(400, "hall.invalid", "exactly one text field 'application' is required")
-            files = [u for u in uploads if isinstance(u, UploadFile)]
-            if len(files) != len(uploads):
-                raise ApiError(400, "hall.invalid", "'pages' must be files")
-            application = _parse_json(texts[0], Application, "application")
-            _check_terminal(request.headers.get("x-terminal-id"), application.terminal_id)
-            keys = _match_pages(application, [f.filename or "" for f in files])
-            keyed = dict(zip(keys, files, strict=True))
-            # Hashing and writing files, and the database, block: keep them off the event loop.
-            outcome, record = await run_in_threadpool(_store_application, store, application, keyed)
-        return JSONResponse(record, status_code=201 if outcome == "created" else 200)
-
-    async def signed_body(request: Request) -> tuple[str, bytes]:
-        """The body of a terminal's request whose signature holds, and the terminal that signed it."""
-        claim = await run_in_threadpool(verifier.claim, request.headers)  # before reading any body
-        body = await _read_body(request, MAX_JSON_BYTES)
-        await run_in_threadpool(verifier.confirm, claim, request.method, path_and_query(request.scope), body)
-        return claim.terminal_id, body
-
     @app.put(
         "/v1/applications/{receipt_no}",
         responses=_answers(200, 201, model=StillMissing, errors=(400, 401, 409, 413)),
-        openapi_extra=_signed({"application/json": {"schema": {"$ref": "#/components/schemas/Manifest"}}}),
+        openapi_extra=_signed(_json_body(Manifest)),
     )
     async def open_application(receipt_no: str, request: Request) -> JSONResponse:
         terminal_id, body = await signed_body(request)
@@ -627,18 +650,30 @@ def create_app(db_url: str, documents_dir: Path, terminal_keys: dict[str, bytes]
             raise ApiError(404, "hall.not_found", "no such blob")
         return _blob_response(state, None)
 
-    @app.get("/v1/applications", response_model=None, responses=_answers(200, model=ApplicationPage, errors=(400,)))
+    # -- staff (hall.staff_auth): the full records, with personal data ------------------------
+
+    staff_only = [Security(require_staff)]
+
+    @app.get(
+        "/v1/applications",
+        response_model=None,
+        responses=_answers(200, model=ApplicationPage, errors=(400, 401, 429)),
+        dependencies=staff_only,
+    )
     def list_applications(
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
         offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+        state: Annotated[str | None, Query(pattern=r"^[a-z]{1,32}$")] = None,
+        receipt_prefix: Annotated[str | None, Query(pattern=r"^[A-Z0-9*-]{1,40}$")] = None,
     ) -> dict[str, Any]:
-        items, total = store.list_applications(limit, offset)
+        items, total = store.list_applications(limit, offset, state, receipt_prefix)
         return {"items": items, "total": total, "limit": limit, "offset": offset}
 
     @app.get(
         "/v1/applications/{receipt_no}",
         response_model=None,
-        responses=_answers(200, model=ApplicationRecord, errors=(400, 404)),
+        responses=_answers(200, model=ApplicationRecord, errors=(400, 401, 404, 429)),
+        dependencies=staff_only,
     )
     def get_application(receipt_no: Text) -> dict[str, Any]:
         record = store.application(receipt_no)
@@ -651,41 +686,80 @@ def create_app(db_url: str, documents_dir: Path, terminal_keys: dict[str, bytes]
         response_class=FileResponse,
         responses={
             200: {"content": {t: {"schema": {"type": "string", "format": "binary"}} for t in _PAGE_TYPES}},
-            **_answers(errors=(400, 404)),
+            **_answers(errors=(400, 401, 404, 429)),
         },
+        dependencies=staff_only,
     )
     def get_document(
         receipt_no: Text, material_id: Text, page: Annotated[int, PathParam(ge=PDF_PAGE, le=MAX_PAGE)]
     ) -> FileResponse:
-        found = store.document(receipt_no, material_id, page)
+        found = document_file(store, receipt_no, material_id, page)
         if found is None:
             raise ApiError(404, "hall.not_found", "no such document")
-        path, content_type = found
-        if not path.is_file():
-            raise ApiError(500, "hall.internal", "document file missing")
-        return FileResponse(path, media_type=content_type, headers={"ETag": f'"{path.name}"'})
+        return found
 
-    @app.get("/v1/progress", response_model=None, responses=_answers(200, model=Progress, errors=(400, 404)))
-    def progress(
+    @app.post(
+        "/v1/applications/{receipt_no}/events",
+        status_code=201,
+        response_model=None,
+        responses=_answers(201, model=StateChanged, errors=(400, 401, 404, 409, 429)),
+    )
+    def change_state(
+        receipt_no: Text, change: StateChange, staff_name: Annotated[str, Security(require_staff)]
+    ) -> JSONResponse:
+        """A staff decision: the application's next state and a note for the citizen's timeline."""
+        try:
+            changed = store.change_state(receipt_no, change.state, change.note, staff_name)
+        except TransitionError:
+            raise ApiError(
+                409, "hall.state.transition", "the application's current state does not lead there"
+            ) from None
+        if changed is None:
+            raise ApiError(404, "hall.not_found", "no such application")
+        return JSONResponse(changed, status_code=201)
+
+    @app.get(
+        "/v1/progress",
+        response_model=None,
+        responses=_answers(200, model=Progress, errors=(400, 401, 404, 413, 429)),
+        openapi_extra=_signed(),
+    )
+    async def progress(
+        request: Request,
         receipt_no: Annotated[Text, Query(min_length=1, max_length=40)],
         id_tail: Annotated[str, Query(pattern=r"^[0-9A-Za-z]{6}$")],
     ) -> dict[str, Any]:
-        found = store.progress(receipt_no, id_tail)
+        terminal_id, _body = await signed_body(request)
+        found = await run_in_threadpool(store.lookup_progress, receipt_no, id_tail, f"terminal:{terminal_id}")
+        if isinstance(found, Locked):
+            raise _locked_error(found)
         if found is None:
             # One answer for an unknown number and a wrong tail, so the query cannot probe either.
             raise ApiError(404, "hall.not_found", "no application matches this number and ID tail")
         return found
 
-    @app.post("/v1/ratings", status_code=201, responses=_answers(200, 201, model=RatingStored, errors=(400, 409)))
-    def add_rating(rating: Rating, x_terminal_id: Annotated[str | None, Header()] = None) -> JSONResponse:
-        _check_terminal(x_terminal_id, rating.terminal_id)
+    @app.post(
+        "/v1/ratings",
+        status_code=201,
+        responses=_answers(200, 201, model=RatingStored, errors=(400, 401, 409, 413)),
+        openapi_extra=_signed(_json_body(Rating)),
+    )
+    async def add_rating(request: Request) -> JSONResponse:
+        terminal_id, body = await signed_body(request)
+        rating = _parse_json(body, Rating, "body")
+        _check_terminal(terminal_id, rating.terminal_id)
         try:
-            outcome, record = store.add_rating(rating.model_dump())
+            outcome, record = await run_in_threadpool(store.add_rating, rating.model_dump())
         except ConflictError:
             raise ApiError(409, "hall.conflict", "this session already rated differently") from None
         return JSONResponse(record, status_code=201 if outcome == "created" else 200)
 
-    @app.get("/v1/ratings", response_model=None, responses=_answers(200, model=RatingPage, errors=(400,)))
+    @app.get(
+        "/v1/ratings",
+        response_model=None,
+        responses=_answers(200, model=RatingPage, errors=(400, 401, 429)),
+        dependencies=staff_only,
+    )
     def list_ratings(
         receipt_no: Text | None = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -694,9 +768,14 @@ def create_app(db_url: str, documents_dir: Path, terminal_keys: dict[str, bytes]
         items, total = store.ratings(receipt_no, limit, offset)
         return {"items": items, "total": total, "limit": limit, "offset": offset}
 
-    @app.post("/v1/appointments", status_code=201, responses=_answers(200, 201, model=Appointment, errors=(400, 409)))
+    @app.post(
+        "/v1/appointments",
+        status_code=201,
+        responses=_answers(200, 201, model=Appointment, errors=(400, 401, 409, 429)),
+        dependencies=staff_only,
+    )
     def add_appointment(appointment: Appointment) -> JSONResponse:
-        """From the hall's booking / pre-review system: a code a citizen may show at a terminal."""
+        """From the hall's booking / pre-review system (a staff or service account): a code a citizen may show."""
         try:
             outcome = store.add_appointment(appointment.model_dump())
         except ConflictError:
@@ -704,16 +783,24 @@ def create_app(db_url: str, documents_dir: Path, terminal_keys: dict[str, bytes]
         return JSONResponse(appointment.model_dump(), status_code=201 if outcome == "created" else 200)
 
     @app.get(
-        "/v1/appointments/{code}", response_model=None, responses=_answers(200, model=Appointment, errors=(400, 404))
+        "/v1/appointments/{code}",
+        response_model=None,
+        responses=_answers(200, model=Appointment, errors=(400, 401, 404, 413)),
+        openapi_extra=_signed(),
     )
-    def get_appointment(code: Text) -> dict[str, Any]:
-        found = store.appointment(code)
+    async def get_appointment(code: Text, request: Request) -> dict[str, Any]:
+        await signed_body(request)
+        found = await run_in_threadpool(store.appointment, code)
         if found is None:
             raise ApiError(404, "hall.not_found", "no such appointment")
         return found
 
     app.include_router(pages_router)  # the citizen's progress page, /progress/<receipt_no>
-    _complete_document(app)
+    app.include_router(staff_router)  # the staff's pages, /staff
+    app.include_router(catalogue.router)
+    app.include_router(terminals.router)
+    app.include_router(terminals.staff_page)
+    _complete_document(app, (Manifest, Rating, terminals.Heartbeat))
     return app
 
 
@@ -799,11 +886,9 @@ def _part_name(doc: Document) -> str:
     return f"{doc.material_id}/document.pdf" if doc.page == PDF_PAGE else f"{doc.material_id}/{doc.page}.jpg"
 
 
-def _content_type(page: int, sent: str = "") -> str:
-    """What a page is served as: a PDF for page 0, else the image type the terminal sent (JPEG by default)."""
-    if page == PDF_PAGE:
-        return "application/pdf"
-    return sent if sent.startswith("image/") else "image/jpeg"
+def _content_type(page: int) -> str:
+    """What a part is served as: a PDF for page 0, else a JPEG (docs/submission-protocol.md names them so)."""
+    return "application/pdf" if page == PDF_PAGE else "image/jpeg"
 
 
 def _match_pages(application: Application, names: list[str]) -> list[tuple[str, int]]:
@@ -828,26 +913,3 @@ def _match_pages(application: Application, names: list[str]) -> list[tuple[str, 
         listed = ", ".join(f"{m}/{p}" for m, p in missing[:10])
         raise ApiError(400, "hall.invalid", f"missing page(s): {listed}")
     return keyed
-
-
-def _store_application(
-    store: Store, application: Application, keyed: dict[tuple[str, int], UploadFile]
-) -> tuple[str, dict[str, Any]]:
-    staged: list[StagedFile] = []
-    pages: list[PageUpload] = []
-    try:
-        for (material_id, page), upload in sorted(keyed.items()):
-            upload.file.seek(0)
-            file = store.files.stage(upload.file)
-            staged.append(file)
-            if file.size == 0:
-                raise ApiError(400, "hall.invalid", f"page {material_id}/{page} is empty")
-            pages.append(PageUpload(material_id, page, _content_type(page, upload.content_type or ""), file))
-    except BaseException:
-        for file in staged:
-            store.files.discard(file)
-        raise
-    try:
-        return store.submit_application(application.model_dump(mode="json"), pages)
-    except ConflictError:
-        raise ApiError(409, "hall.conflict", _CONFLICT) from None

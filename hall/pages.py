@@ -7,7 +7,9 @@ method and path only, never sees it. The answer shows the item, its state and it
 anything about the applicant.
 
 Probing: the bare page looks nothing up, and an unknown number and a wrong tail get the same page
-(same status, same words), as GET /v1/progress answers both alike.
+(same status, same words), as GET /v1/progress answers both alike. Guessing: failed lookups count
+per receipt number and per client address, and past a limit the page says to come back later
+(Store.lookup_progress), even for the right tail.
 
 Plain server-side HTML: every value is escaped, no script, no external asset (the CSP says so).
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import math
 import re
 import string
 import unicodedata
@@ -26,7 +29,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
-from hall.store import RECEIPT_PATTERN, Store
+from hall.store import RECEIPT_PATTERN, Locked, Store
 
 router = APIRouter()
 
@@ -44,6 +47,7 @@ STATE_NAMES = {
 }
 
 NOT_FOUND = "没有查到该办件，请核对受理编号和身份证号码后6位"
+LOCKED = "查询次数过多，请于{minutes}分钟后再试。"
 BAD_TAIL = "请输入身份证号码的最后6位（数字或字母X）。"
 BAD_NUMBER = "受理编号格式不正确。请核对受理凭证上的编号，或重新扫描凭证上的二维码。"
 
@@ -222,7 +226,13 @@ async def progress_answer(receipt_no: str, request: Request) -> HTMLResponse:
     if tail is None:
         return _page(normalised, _message(BAD_TAIL) + FORM, status=400)
     store: Store = request.app.state.store
-    found = await run_in_threadpool(store.progress, normalised, tail)
+    # Behind a reverse proxy every citizen has the proxy's address: the per-receipt limit still holds.
+    address = request.client.host if request.client else "unknown"
+    found = await run_in_threadpool(store.lookup_progress, normalised, tail, f"address:{address}")
+    if isinstance(found, Locked):
+        page = _page(normalised, _message(LOCKED.format(minutes=math.ceil(found.retry_after / 60))), status=429)
+        page.headers["Retry-After"] = str(found.retry_after)
+        return page
     if found is None:
         return _page(normalised, _message(NOT_FOUND) + FORM, status=404)
     return _page(normalised, _result(found) + AGAIN)

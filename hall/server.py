@@ -28,8 +28,12 @@ class EmbeddedHall:
         host: str = "127.0.0.1",
         port: int = 0,
         terminal_keys: dict[str, bytes] | None = None,
+        catalogue_dir: Path | None = None,
+        staff_users: dict[str, str] | None = None,
     ) -> None:
         self.db_url = db_url
+        self.catalogue_dir = catalogue_dir
+        self.staff_users = staff_users
         self.documents_dir = Path(documents_dir)
         self.terminal_keys = terminal_keys
         self.host = host
@@ -49,7 +53,13 @@ class EmbeddedHall:
         """Start serving and return once /v1/health answers."""
         if self._thread is not None:
             raise RuntimeError("EmbeddedHall is already started")
-        app = create_app(self.db_url, self.documents_dir, self.terminal_keys)
+        app = create_app(
+            self.db_url,
+            self.documents_dir,
+            self.terminal_keys,
+            catalogue_dir=self.catalogue_dir,
+            staff_users=self.staff_users,
+        )
         # We bind the socket ourselves so that port 0 resolves before uvicorn starts and a taken
         # port fails here, in the caller's thread, not silently in the server thread.
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
@@ -123,10 +133,19 @@ class EmbeddedHall:
 
 
 def serve(
-    host: str, port: int, db_url: str, documents_dir: Path, terminal_keys: dict[str, bytes] | None = None
+    host: str,
+    port: int,
+    db_url: str,
+    documents_dir: Path,
+    terminal_keys: dict[str, bytes] | None = None,
+    catalogue_dir: Path | None = None,
+    staff_users: dict[str, str] | None = None,
 ) -> None:
-    """Run the hall in the foreground until interrupted (Ctrl-C / SIGTERM)."""
+    """Run the hall in the foreground until interrupted (Ctrl-C / SIGTERM).
+
+    `catalogue_dir`: the service files served to terminals (default config/services).
+    `staff_users`: staff accounts, name → password (stored hashed; hall.staff_auth)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(db_url, Path(documents_dir), terminal_keys)
+    app = create_app(db_url, Path(documents_dir), terminal_keys, catalogue_dir=catalogue_dir, staff_users=staff_users)
     # access_log off: hall.app logs requests itself, without query strings (they can hold ID tails).
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)

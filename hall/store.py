@@ -4,9 +4,9 @@ Page images live as files named by their SHA-256 (content-addressed): a page sen
 once, and a file's name proves its content. The database holds what refers to them.
 Everything here takes already-validated plain data; HTTP and validation live in hall.app.
 
-An application comes in one request (POST /v1/applications) or in steps (docs/submission-protocol.md):
-opened with its manifest (state "open", seen by no one), its parts uploaded as resumable blobs,
-then committed. Both ways go through the same two steps here, `_open_rows` and `_commit_rows`.
+An application comes in steps (docs/submission-protocol.md): opened with its manifest (state "open",
+seen by no one; `open_application`), its parts uploaded as resumable blobs (`DocumentFiles`), then
+committed (`commit_application`).
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ import fcntl
 import hashlib
 import hmac
 import json
+import math
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -30,6 +32,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 RECEIVED = "received"  # 受理: the first state of every application
+# The states staff may move an application to (POST /v1/applications/{receipt_no}/events), from which.
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    RECEIVED: ("reviewing",),
+    "reviewing": ("approved", "rejected"),
+    "approved": ("mailed",),
+}
 OPEN = "open"  # created by a terminal, parts still coming: visible to no one until committed
 MAX_BLOB_BYTES = 20 * 1024 * 1024  # one page image or PDF
 # The shape of a receipt number the hall accepts (the terminal's format, loosely). hall.app checks
@@ -104,6 +112,7 @@ events = sa.Table(
     sa.Column("state", _text(32), nullable=False),
     sa.Column("at", _text(40), nullable=False),
     sa.Column("note", sa.Text, nullable=False, default=""),  # shown to the citizen: no personal data
+    sa.Column("staff", _text(64), nullable=True),  # the staff account that made the change (None: the terminal's)
 )
 
 ratings = sa.Table(
@@ -157,6 +166,43 @@ nonces = sa.Table(
     sa.Column("seen_at", sa.Float, nullable=False, index=True),
 )
 
+progress_failures = sa.Table(
+    "progress_failures",
+    metadata,
+    # Failed progress lookups (Store.lookup_progress), one row per counted key: the receipt number
+    # and the caller; and failed staff logins (hall.staff_auth), keyed by the name. Keys are hashed,
+    # so the table holds no client addresses or names. Older rows are pruned.
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key_hash", _text(64), nullable=False),
+    sa.Column("at", sa.Float, nullable=False, index=True),  # Unix seconds, the hall's clock
+    sa.Index("ix_progress_failures_key_at", "key_hash", "at"),
+)
+
+heartbeats = sa.Table(
+    "heartbeats",
+    metadata,
+    # The latest heartbeat of each terminal (hall.terminals), replaced by the next one.
+    sa.Column("terminal_id", _text(64), primary_key=True),
+    sa.Column("received_at", _text(40), nullable=False),  # ISO-8601 UTC, the hall's clock
+    sa.Column("sent_at", _text(40), nullable=False),  # as the terminal sent it
+    sa.Column("interval_s", sa.Integer, nullable=False),
+    sa.Column("version", _text(40), nullable=False),
+    sa.Column("devices", sa.JSON, nullable=False),
+    sa.Column("outbox", sa.JSON, nullable=False),
+    sa.Column("catalogue_version", _text(64), nullable=True),
+    sa.Column("clock_skew_s", sa.Integer, nullable=True),  # how far the terminal's clock is behind the hall's
+)
+
+
+staff = sa.Table(
+    "staff",
+    metadata,
+    # Written at start from the hall's configuration (hall.staff_auth), like the terminals' keys.
+    sa.Column("name", _text(64), primary_key=True),
+    sa.Column("password_hash", _text(200), nullable=False),  # scrypt$n$r$p$salt$hash
+    sa.Column("created_at", _text(40), nullable=False),
+)
+
 
 class ConflictError(Exception):
     """The key (receipt number, rating session) is taken by different content."""
@@ -168,6 +214,10 @@ class IncompleteError(Exception):
     def __init__(self, missing: list[str]) -> None:
         super().__init__(f"{len(missing)} part(s) missing")
         self.missing = missing
+
+
+class TransitionError(Exception):
+    """A state change the application's current state does not allow (see TRANSITIONS)."""
 
 
 class BlobOffsetError(Exception):
@@ -252,15 +302,6 @@ def _insert(conn: Connection, table: sa.Table) -> Any:
     """
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite  # make_engine allows no other
     return dialect.insert(table)
-
-
-@dataclass(frozen=True)
-class StagedFile:
-    """A page written to a temporary file and hashed, not yet under its content name."""
-
-    sha256: str
-    size: int
-    tmp_path: Path
 
 
 @dataclass(frozen=True)
@@ -365,36 +406,6 @@ class DocumentFiles:
                     return
             # The holder before us completed or discarded the upload (renamed or removed the file): look again.
 
-    def stage(self, source: BinaryIO, chunk_size: int = 1 << 16) -> StagedFile:
-        """Copy `source` to a temporary file while hashing it."""
-        digest = hashlib.sha256()
-        size = 0
-        out, name = self.temp_file()
-        try:
-            with out:
-                while chunk := source.read(chunk_size):
-                    digest.update(chunk)
-                    size += len(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-        except BaseException:
-            name.unlink()
-            raise
-        return StagedFile(digest.hexdigest(), size, name)
-
-    def commit(self, staged: StagedFile) -> None:
-        """Move a staged file under its content name (atomic; a file already there is identical)."""
-        final = self.path(staged.sha256)
-        if final.exists():
-            staged.tmp_path.unlink(missing_ok=True)
-            return
-        final.parent.mkdir(exist_ok=True)
-        os.replace(staged.tmp_path, final)
-
-    def discard(self, staged: StagedFile) -> None:
-        staged.tmp_path.unlink(missing_ok=True)
-
 
 def _file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
@@ -413,18 +424,6 @@ class Document:
     content_type: str
     sha256: str
     size: int
-
-
-@dataclass(frozen=True)
-class PageUpload:
-    material_id: str
-    page: int
-    content_type: str
-    file: StagedFile
-
-    @property
-    def document(self) -> Document:
-        return Document(self.material_id, self.page, self.content_type, self.file.sha256, self.file.size)
 
 
 @dataclass(frozen=True)
@@ -453,6 +452,42 @@ def _fingerprint(application: dict[str, Any], docs: list[Document]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+@dataclass(frozen=True)
+class Limit:
+    failures: int  # this many failed lookups within window_s lock the key
+    window_s: int
+
+
+# A 6-character tail cannot be guessed at 5 tries a quarter hour, and one terminal or address
+# cannot sweep many receipt numbers either.
+RECEIPT_LIMIT = Limit(5, 15 * 60)
+CALLER_LIMIT = Limit(30, 60 * 60)
+
+
+@dataclass(frozen=True)
+class Locked:
+    """A progress lookup refused for too many failures."""
+
+    retry_after: int  # seconds until it may be tried again
+
+
+def _failure_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def _lock_wait(conn: Connection, key_hash: str, limit: Limit, now: float) -> int:
+    """Seconds until `key_hash` has fewer than `limit.failures` failures in its window; 0 when it has now."""
+    # The limit-th newest failure in the window: once it ages out, fewer than the limit are left.
+    at = conn.execute(
+        sa.select(progress_failures.c.at)
+        .where(progress_failures.c.key_hash == key_hash, progress_failures.c.at > now - limit.window_s)
+        .order_by(progress_failures.c.at.desc())
+        .limit(1)
+        .offset(limit.failures - 1)
+    ).scalar_one_or_none()
+    return 0 if at is None else max(1, math.ceil(at + limit.window_s - now))
+
+
 # What staff and citizens may see: an application still open is not there yet.
 _VISIBLE = applications.c.state != OPEN
 
@@ -468,30 +503,6 @@ class Store:
         self.engine.dispose()
 
     # -- applications -------------------------------------------------------------------------
-
-    def submit_application(
-        self, application: dict[str, Any], pages: list[PageUpload]
-    ) -> tuple[Literal["created", "duplicate"], dict[str, Any]]:
-        """Store a new application with all its pages at once, or recognise a retry of one already stored.
-
-        Returns ("created" | "duplicate", {"receipt_no", "state", "received_at"}); raises ConflictError
-        when the receipt number is stored with different content. The staged files are always
-        either moved into place or removed. Open, place the files, commit: a crash in between
-        leaves an open application that the retry completes.
-        """
-        try:
-            outcome = self.open_application(application, [p.document for p in pages])
-            for p in pages:
-                self.files.commit(p.file)
-        finally:
-            for p in pages:
-                self.files.discard(p.file)  # no-op for committed files
-        submission = self.submission(application["receipt_no"])
-        if submission is None:  # removed between the two calls: nothing in the hall does that
-            raise RuntimeError("application vanished while being stored")
-        self.commit_application(submission)
-        stored = self.submission(submission.receipt_no) or submission
-        return outcome, {"receipt_no": stored.receipt_no, "state": stored.state, "received_at": stored.received_at}
 
     def open_application(self, application: dict[str, Any], docs: list[Document]) -> Literal["created", "duplicate"]:
         """Record an application and the documents it is made of, visible to no one until committed.
@@ -619,7 +630,7 @@ class Store:
                 .where(documents.c.receipt_no == receipt_no)
                 .order_by(documents.c.material_id, documents.c.page)
             ).all()
-            timeline = self._timeline(conn, receipt_no)
+            timeline = self._timeline(conn, receipt_no, with_staff=True)
         return {
             "receipt_no": row.receipt_no,
             "item_id": row.item_id,
@@ -646,19 +657,31 @@ class Store:
             "timeline": timeline,
         }
 
-    def list_applications(self, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
-        """Newest first. Returns (page of items, total count)."""
+    def list_applications(
+        self, limit: int, offset: int, state: str | None = None, receipt_prefix: str | None = None
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Newest first, optionally only in one state or with receipt numbers starting so.
+
+        Returns (page of items, total count).
+        """
+        where = [_VISIBLE]
+        if state:
+            where.append(applications.c.state == state)
+        if receipt_prefix:
+            where.append(applications.c.receipt_no.startswith(receipt_prefix, autoescape=True))
         with self.engine.connect() as conn:
-            total = conn.execute(sa.select(sa.func.count()).select_from(applications).where(_VISIBLE)).scalar_one()
+            total = conn.execute(sa.select(sa.func.count()).select_from(applications).where(*where)).scalar_one()
             rows = conn.execute(
                 sa.select(
                     applications.c.receipt_no,
                     applications.c.item_id,
                     applications.c.item_name,
+                    applications.c.terminal_id,
                     applications.c.state,
+                    applications.c.submitted_at,
                     applications.c.received_at,
                 )
-                .where(_VISIBLE)
+                .where(*where)
                 .order_by(applications.c.received_at.desc(), applications.c.receipt_no.desc())
                 .limit(limit)
                 .offset(offset)
@@ -685,7 +708,9 @@ class Store:
                 "receipt_no": r.receipt_no,
                 "item_id": r.item_id,
                 "item_name": r.item_name,
+                "terminal_id": r.terminal_id,
                 "state": r.state,
+                "submitted_at": r.submitted_at,
                 "received_at": r.received_at,
                 "documents": by_receipt[r.receipt_no],
             }
@@ -707,8 +732,36 @@ class Store:
             return None
         return self.files.path(row.sha256), row.content_type
 
-    def progress(self, receipt_no: str, id_tail: str) -> dict[str, Any] | None:
-        """The citizen's view: None both for an unknown number and a wrong tail (no probing)."""
+    def lookup_progress(
+        self, receipt_no: str, id_tail: str, caller: str, now: float | None = None
+    ) -> dict[str, Any] | Locked | None:
+        """The citizen's view, limited against guessing ID tails; None both for an unknown number and a
+        wrong tail (no probing).
+
+        Failures count per receipt number (known or not, so a lock reveals nothing) and per `caller`
+        (e.g. "terminal:T0001", "address:10.0.0.7"); past RECEIPT_LIMIT or CALLER_LIMIT it answers Locked, even
+        for the right tail, until enough failures age out. Success resets nothing: else a guess
+        could be confirmed between wrong ones. Check and count are not one transaction: concurrent
+        guesses may overshoot a limit by the few in flight.
+        """
+        now = time.time() if now is None else now
+        keys = {
+            _failure_key("receipt:" + receipt_no.upper()): RECEIPT_LIMIT,
+            _failure_key(caller): CALLER_LIMIT,
+        }
+        with self.engine.connect() as conn:
+            waits = [_lock_wait(conn, key, limit, now) for key, limit in keys.items()]
+        if any(waits):
+            return Locked(max(waits))
+        found = self._progress(receipt_no, id_tail)
+        if found is None:
+            with self.engine.begin() as conn:
+                conn.execute(progress_failures.insert(), [{"key_hash": key, "at": now} for key in keys])
+                oldest = max(RECEIPT_LIMIT.window_s, CALLER_LIMIT.window_s)
+                conn.execute(progress_failures.delete().where(progress_failures.c.at < now - oldest))
+        return found
+
+    def _progress(self, receipt_no: str, id_tail: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
             row = conn.execute(
                 sa.select(
@@ -720,7 +773,7 @@ class Store:
             ).first()
             if row is None or not hmac.compare_digest(row.id_tail, id_tail.upper()):
                 return None
-            timeline = self._timeline(conn, receipt_no)
+            timeline = self._timeline(conn, receipt_no, with_staff=False)
         return {
             "receipt_no": row.receipt_no,
             "item_name": row.item_name,
@@ -728,14 +781,44 @@ class Store:
             "timeline": timeline,
         }
 
+    def change_state(self, receipt_no: str, state: str, note: str, staff_name: str) -> dict[str, Any] | None:
+        """Move a committed application to `state` as TRANSITIONS allow, with a timeline entry.
+
+        Returns the entry; None when there is no such (committed) application; raises TransitionError
+        when its current state does not lead to `state`.
+        """
+        sources = [source for source, targets in TRANSITIONS.items() if state in targets]
+        now = utc_now()
+        with self.engine.begin() as conn:
+            # The state checked and changed in one statement: of two staff deciding at once, one wins.
+            moved = conn.execute(
+                applications.update()
+                .where(applications.c.receipt_no == receipt_no, applications.c.state.in_(sources))
+                .values(state=state)
+            ).rowcount
+            if not moved:
+                found = conn.execute(
+                    sa.select(applications.c.receipt_no).where(applications.c.receipt_no == receipt_no, _VISIBLE)
+                ).first()
+                if found is None:
+                    return None
+                raise TransitionError(receipt_no)
+            conn.execute(
+                events.insert().values(receipt_no=receipt_no, state=state, at=now, note=note, staff=staff_name)
+            )
+        return {"receipt_no": receipt_no, "state": state, "at": now, "note": note, "staff": staff_name}
+
     @staticmethod
-    def _timeline(conn: Connection, receipt_no: str) -> list[dict[str, Any]]:
+    def _timeline(conn: Connection, receipt_no: str, with_staff: bool) -> list[dict[str, Any]]:
+        """Oldest first; `with_staff` adds who made each change (the staff view only, never the citizen's)."""
         rows = conn.execute(
-            sa.select(events.c.state, events.c.at, events.c.note)
+            sa.select(events.c.state, events.c.at, events.c.note, events.c.staff)
             .where(events.c.receipt_no == receipt_no)
             .order_by(events.c.id)
         ).all()
-        return [{"state": e.state, "at": e.at, "note": e.note} for e in rows]
+        return [
+            {"state": e.state, "at": e.at, "note": e.note, **({"staff": e.staff} if with_staff else {})} for e in rows
+        ]
 
     # -- ratings (好差评) ------------------------------------------------------------------------
 
@@ -853,3 +936,36 @@ class Store:
     def forget_nonces(self, before: float) -> None:
         with self.engine.begin() as conn:
             conn.execute(nonces.delete().where(nonces.c.seen_at < before))
+
+    # -- staff accounts (hall.staff_auth) ------------------------------------------------------
+
+    def set_staff(self, password_hashes: dict[str, str]) -> None:
+        """Insert or replace staff accounts (the hall's configuration wins over what is stored)."""
+        if not password_hashes:
+            return
+        with self.engine.begin() as conn:
+            for name, password_hash in password_hashes.items():
+                statement = _insert(conn, staff).values(name=name, password_hash=password_hash, created_at=utc_now())
+                # Every hall worker writes the accounts at start, maybe at the same moment: an upsert takes either.
+                conn.execute(
+                    statement.on_conflict_do_update(
+                        index_elements=[staff.c.name], set_={"password_hash": statement.excluded.password_hash}
+                    )
+                )
+
+    def staff_password_hash(self, name: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(staff.c.password_hash).where(staff.c.name == name)).scalar_one_or_none()
+
+    def failure_wait(self, key: str, limit: Limit, now: float) -> int:
+        """Seconds until `key` (e.g. "staff:<name>") is below `limit` again; 0 when it is now."""
+        with self.engine.connect() as conn:
+            return _lock_wait(conn, _failure_key(key), limit, now)
+
+    def record_failure(self, key: str, limit: Limit, now: float) -> None:
+        """Count a failed attempt for `key`."""
+        with self.engine.begin() as conn:
+            conn.execute(progress_failures.insert().values(key_hash=_failure_key(key), at=now))
+            # Only rows past every limit's window go: progress lookups count in the same table.
+            oldest = max(RECEIPT_LIMIT.window_s, CALLER_LIMIT.window_s, limit.window_s)
+            conn.execute(progress_failures.delete().where(progress_failures.c.at < now - oldest))

@@ -42,6 +42,7 @@ class KioskApp(App):
     fs = NumericProperty(1.0)  # font scale: 1.0, or LARGE_TEXT_SCALE in large-text mode
     demo = BooleanProperty(False)
     hall_name = StringProperty("")
+    hall_offline = BooleanProperty(False)  # the header's offline indicator
 
     def __init__(self, kiosk: Kiosk, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -110,6 +111,8 @@ class KioskApp(App):
         self._loop = asyncio.get_running_loop()
         for device in self.kiosk.devices.values():
             device.subscribe(self._from_device_thread)
+        self.kiosk.link.subscribe(self._from_link_thread)
+        self.hall_offline = self.kiosk.link.online is False
         Clock.schedule_interval(self._tick, 0.5)
 
     def on_stop(self) -> None:
@@ -119,6 +122,10 @@ class KioskApp(App):
     def _from_device_thread(self, event: DeviceEvent) -> None:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._on_device_event, event)
+
+    def _from_link_thread(self, online: bool) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(setattr, self, "hall_offline", not online)
 
     def _on_device_event(self, event: DeviceEvent) -> None:
         if event.kind == "card_removed" and self.take_card_overlay is not None and not self.cards_present():

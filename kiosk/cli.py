@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 from kiosk.core.config import KioskConfig, load_config
-from kiosk.core.errors import ConfigError
+from kiosk.core.errors import CatalogueError, ConfigError
 from kiosk.core.logctx import configure_logging
-from kiosk.technician import demo_submit, print_sample, printer_emulator, scan_code, scan_doc
+from kiosk.technician import demo_submit, outbox_tool, print_sample, printer_emulator, scan_code, scan_doc
 
 log = logging.getLogger("kiosk")
 
@@ -95,7 +95,20 @@ def cmd_hall(args: argparse.Namespace) -> int:
     data = Path(args.data)
     data.mkdir(parents=True, exist_ok=True)
     keys = dict(args.terminal_key)
-    serve(args.host, args.port, args.db or f"sqlite:///{data / 'hall.db'}", data / "documents", keys)
+    catalogue_dir = Path(args.catalogue) if args.catalogue else None
+    try:
+        serve(
+            args.host,
+            args.port,
+            args.db or f"sqlite:///{data / 'hall.db'}",
+            data / "documents",
+            keys,
+            catalogue_dir=catalogue_dir,
+            staff_users=dict(args.staff_user),
+        )
+    except CatalogueError as exc:  # nothing to serve terminals yet: say which file, not a traceback
+        print(f"kiosk hall: catalogue error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -104,6 +117,15 @@ def _terminal_key(text: str) -> tuple[str, bytes]:
 
     try:
         return parse_terminal_key(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _staff_user(text: str) -> tuple[str, str]:
+    from hall.staff_auth import parse_staff_user
+
+    try:
+        return parse_staff_user(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -132,6 +154,7 @@ def parser() -> argparse.ArgumentParser:
     print_sample.add_parser(sub)
     printer_emulator.add_parser(sub)
     demo_submit.add_parser(sub)
+    outbox_tool.add_parser(sub)
     hall = sub.add_parser("hall", help="run the hall server in the foreground")
     hall.add_argument("--host", default="127.0.0.1")
     hall.add_argument("--port", type=int, default=8765)
@@ -144,6 +167,19 @@ def parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         help="a terminal's 32-byte signing key in hex (repeatable; kept in the hall's database)",
+    )
+    hall.add_argument(
+        "--staff-user",
+        metavar="NAME:PASSWORD",
+        type=_staff_user,
+        action="append",
+        default=[],
+        help="a staff account for /staff and the staff API (repeatable; stored hashed in the hall's database)",
+    )
+    hall.add_argument(
+        "--catalogue",
+        metavar="DIR",
+        help="the service files (*.toml) served to terminals; edit them to publish (default config/services)",
     )
     hall.set_defaults(func=cmd_hall)
     return p

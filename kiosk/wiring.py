@@ -11,13 +11,13 @@ from urllib.parse import urlsplit
 
 import requests
 
-from kiosk.core.catalogue import Catalogue, load_catalogue
+from kiosk.core.catalogue import load_catalogue
 from kiosk.core.code_kinds import CodeRules
 from kiosk.core.config import KioskConfig
 from kiosk.core.devices import DeviceState, Printer
 from kiosk.core.errors import ConfigError
-from kiosk.core.hall_client import HallClient
-from kiosk.core.hall_v2 import SignedHall
+from kiosk.core.hall_client import HallClient, HallClock
+from kiosk.core.hall_link import CatalogueCache, HallLink, LinkStatus
 from kiosk.core.journey import Journey, Terminal
 from kiosk.core.messages import PRIMARY, Messages
 from kiosk.core.outbox import Outbox
@@ -30,6 +30,7 @@ from kiosk.peripherals.factory import build_devices
 
 log = logging.getLogger(__name__)
 # The embedded (demo) hall knows this appointment, so the demo can show scanning one.
+DEMO_STAFF = "demo-staff"
 DEMO_APPOINTMENT = {"code": "YY20260101000001", "kind": "appointment", "item_id": "residence-permit", "slot": ""}
 
 
@@ -37,20 +38,35 @@ DEMO_APPOINTMENT = {"code": "YY20260101000001", "kind": "appointment", "item_id"
 class Kiosk:
     config: KioskConfig
     messages: Messages
-    catalogue: Catalogue
     devices: dict[str, BaseDevice]
     hall: HallClient
     journey: Journey
     outbox: Outbox
     uploader: Uploader
+    link: LinkStatus
+    hall_link: HallLink
     embedded_hall: object | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
-    _worker: threading.Thread | None = None
+    _workers: list[threading.Thread] = field(default_factory=list)
 
-    def start_uploader(self) -> None:
-        """Drain the outbox in the background, from whatever an earlier run left in it on."""
-        self._worker = threading.Thread(target=self.uploader.run, args=(self._stop,), name="uploader", daemon=True)
-        self._worker.start()
+    def start_workers(self) -> None:
+        """Drain the outbox (from whatever an earlier run left in it on) and keep the hall informed,
+        in the background."""
+        for name, target in (("uploader", self.uploader.run), ("hall-link", self.hall_link.run)):
+            worker = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)
+            worker.start()
+            self._workers.append(worker)
+
+    def report(self) -> dict[str, object]:
+        """Devices and outbox, for the heartbeat."""
+        stats = self.outbox.stats()
+        status = {name: device.status().as_dict() for name, device in self.devices.items()}
+        return {
+            "devices": {
+                name: {k: s[k] for k in ("state", "code", "fixed_by", "consumables")} for name, s in status.items()
+            },
+            "outbox": {"depth": stats["depth"], "stuck": stats["stuck"], "oldest_age_s": stats["oldest_queued_age_s"]},
+        }
 
     def demo_code(self, kind: str) -> str:
         """What the demo's "show a code" controls hold up to the simulated camera."""
@@ -62,8 +78,9 @@ class Kiosk:
 
     def close(self) -> None:
         self._stop.set()
-        if self._worker is not None:
-            self._worker.join(timeout=10)
+        self.hall_link.wake()
+        for worker in self._workers:
+            worker.join(timeout=10)
         for device in self.devices.values():
             device.close()
         self.outbox.close()
@@ -92,15 +109,23 @@ def start_embedded_hall(config: KioskConfig, key: bytes) -> object:
         raise ValueError(f"hall.url = {config.hall.url}: an embedded hall listens on loopback only")
     hall_dir = config.data_dir / "hall"
     hall_dir.mkdir(parents=True, exist_ok=True)
+    # The demo's one staff account, for the staff page (/staff) and its booking system: the password
+    # is made once, 64 hex characters in a 0600 file beside the hall's data.
+    staff_file = hall_dir / "staff-password"
+    staff = (DEMO_STAFF, load_or_create_key(staff_file).hex())
     hall = EmbeddedHall(
         host=url.hostname or "127.0.0.1",
         port=url.port or 80,
         db_url=f"sqlite:///{hall_dir / 'hall.db'}",
         documents_dir=hall_dir / "documents",
         terminal_keys={config.terminal.id: key},
+        staff_users=dict([staff]),
     )
     hall.start()
-    requests.post(f"{hall.url}/v1/appointments", json=DEMO_APPOINTMENT, timeout=10).raise_for_status()
+    requests.post(f"{hall.url}/v1/appointments", json=DEMO_APPOINTMENT, auth=staff, timeout=10).raise_for_status()
+    log.info(
+        "demo hall: staff page %s/staff, user %s, password in %s", hall.url, DEMO_STAFF, hall_dir / "staff-password"
+    )
     return hall
 
 
@@ -112,19 +137,25 @@ def build_outbox(config: KioskConfig) -> Outbox:
 def build(config: KioskConfig, *, start_hall: bool = True, open_devices: bool = True) -> Kiosk:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     messages = Messages(config.terminal.language)
-    catalogue = load_catalogue()
+    cache = CatalogueCache(config.data_dir / "catalogue.json")
+    kept = cache.load()  # what the hall last published beats what the terminal shipped with
+    catalogue, catalogue_version = kept if kept else (load_catalogue(), None)
     key = signing_key(config)
     embedded = start_embedded_hall(config, key) if config.hall.embedded and start_hall else None
-    hall_url = str(config.hall.url).rstrip("/")
-    hall = HallClient(hall_url, config.hall.timeout_s, config.terminal.id)
+    link, clock = LinkStatus(), HallClock()
+
+    def client() -> HallClient:  # one per thread: a requests.Session is not shared between threads
+        return HallClient(config.hall.url, key, config.terminal.id, config.hall.timeout_s, clock, link.heard)
+
+    hall = client()
     outbox = build_outbox(config)
-    # the worker's own client: a requests.Session is not shared between threads
-    uploader = Uploader(outbox, SignedHall(hall_url, key, config.terminal.id, config.hall.timeout_s))
+    uploader = Uploader(outbox, client())
     devices = build_devices(config.peripherals, config.data_dir)
     if open_devices:
         for device in devices.values():
             device.open()
     printer = devices["printer"]
+    hall_url = str(config.hall.url).rstrip("/")
     journey = Journey(
         catalogue=catalogue,
         hall=hall,
@@ -143,6 +174,15 @@ def build(config: KioskConfig, *, start_hall: bool = True, open_devices: bool = 
         code_rules=CodeRules.from_config(config),
         delivery_wait_s=config.hall.timeout_s,
     )
-    kiosk = Kiosk(config, messages, catalogue, devices, hall, journey, outbox, uploader, embedded)
-    kiosk.start_uploader()
+    kiosk: Kiosk
+    hall_link = HallLink(
+        client(),
+        cache,
+        catalogue_version,
+        report=lambda: kiosk.report(),
+        on_catalogue=lambda new, _version: journey.use_catalogue(new),
+        interval_s=config.hall.heartbeat_s,
+    )
+    kiosk = Kiosk(config, messages, devices, hall, journey, outbox, uploader, link, hall_link, embedded)
+    kiosk.start_workers()
     return kiosk

@@ -27,6 +27,7 @@ APT_TEST=(vsmartcard-vpcd)  # the virtual card reader driver: tests only, never 
 # They start a private server of their own (tests/support/postgres.py), so the system service the
 # package sets up is not needed, and nothing here starts it (CI machines may have no systemd).
 APT_TEST+=(postgresql)
+APT_TEST+=(faketime)  # libfaketime: the clock-skew tests run the terminal with its clock set off the hall's
 # Debian ships Chromium as a deb; Ubuntu only as a snap, which the one test that needs it skips.
 if apt-cache policy chromium 2>/dev/null | grep -q "Candidate: [0-9]"; then APT_TEST+=(chromium); fi
 

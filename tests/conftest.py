@@ -102,12 +102,17 @@ def hall_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 @pytest.fixture
 def hall_server(tmp_path: Path, hall_backend: str) -> Iterator[object]:
     """The real hall service on 127.0.0.1, a free port, on SQLite in tmp_path or (`hall_backend`)
-    a fresh PostgreSQL database. Outside tests/e2e each test using it runs on both."""
+    a fresh PostgreSQL database, with the test terminals' keys and staff account. Outside tests/e2e
+    each test using it runs on both."""
     from hall.server import EmbeddedHall
+    from tests.support.staff import STAFF_USERS
     from tests.support.terminal_keys import TERMINAL_KEYS
 
     server = EmbeddedHall(
-        db_url=f"sqlite:///{tmp_path / 'hall.db'}", documents_dir=tmp_path / "documents", terminal_keys=TERMINAL_KEYS
+        db_url=f"sqlite:///{tmp_path / 'hall.db'}",
+        documents_dir=tmp_path / "documents",
+        terminal_keys=TERMINAL_KEYS,
+        staff_users=STAFF_USERS,
     )
     server.start()
     yield server

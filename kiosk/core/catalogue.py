@@ -132,6 +132,17 @@ class Catalogue:
         self.items = sorted(items, key=lambda item: (item.order, item.id))
         self._by_id = {item.id: item for item in self.items}
 
+    @classmethod
+    def from_json(cls, items: list[dict[str, Any]]) -> Catalogue:
+        """The catalogue as the hall serves it (GET /v1/catalogue: each item's `model_dump(mode="json")`).
+        CatalogueError unless it is a non-empty list of items this terminal can run, ids unique."""
+        if not isinstance(items, list) or not items:
+            raise CatalogueError("a catalogue is a non-empty list of items")
+        parsed = [parse(ServiceItem, item, f"items[{n}]", CatalogueError) for n, item in enumerate(items)]
+        if len({item.id for item in parsed}) != len(parsed):
+            raise CatalogueError("two items share an id")
+        return cls(parsed)
+
     def __len__(self) -> int:
         return len(self.items)
 

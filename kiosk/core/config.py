@@ -34,6 +34,8 @@ class Hall(Strict):
     # the terminal's signing key, shared with the hall (hex, readable only by the kiosk user);
     # relative to the data folder. The demo makes one and gives it to its embedded hall.
     key_file: Path = Path("keys/hall-signing.key")
+    # how often the terminal reports its devices and outbox to the hall (and learns of a new catalogue)
+    heartbeat_s: float = Field(default=60.0, ge=10, le=3600)
 
 
 class CardReader(Strict):

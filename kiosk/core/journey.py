@@ -38,7 +38,6 @@ RATING_LEVELS = (5, 4, 3, 2, 1)  # 非常满意 … 非常不满意, as 好差�
 
 
 class Hall(Protocol):
-    def rate(self, rating: dict[str, Any], session_id: str = "") -> dict[str, Any]: ...
     def progress(self, receipt_no: str, id_tail: str, session_id: str = "") -> dict[str, Any]: ...
     def appointment(self, code: str, session_id: str = "") -> dict[str, Any]: ...
 
@@ -95,6 +94,7 @@ class Journey:
         delivery_wait_s: float = 10.0,
     ) -> None:
         self.catalogue = catalogue
+        self._next_catalogue: Catalogue | None = None  # from the hall, taken at the next session boundary
         self.hall = hall
         self.outbox = outbox
         self.uploader = uploader
@@ -133,8 +133,21 @@ class Journey:
     def end(self, reason: EndReason) -> None:
         """End the session (wiping it) and start a fresh one at home."""
         self.session.end(reason)
+        self._take_next_catalogue()
         self.session = self._fresh()
         self._changed(self.session)
+
+    def use_catalogue(self, catalogue: Catalogue) -> None:
+        """A catalogue the hall published. Any thread may call this; it is taken between sessions,
+        so a citizen halfway through a service never sees it change under them."""
+        self._next_catalogue = catalogue
+
+    def _take_next_catalogue(self) -> bool:
+        catalogue, self._next_catalogue = self._next_catalogue, None
+        if catalogue is None:
+            return False
+        self.catalogue = catalogue
+        return True
 
     def touch(self) -> None:
         self.idle.touch()
@@ -143,6 +156,8 @@ class Journey:
         """Called about once a second by the UI; ends the session when the idle time is up."""
         if self.session.step is Step.HOME and not self.session.holds_personal_data():
             self.idle.touch()
+            if self._take_next_catalogue():
+                self._changed(self.session)  # home shows the new tiles
             return IdlePhase.ACTIVE, self.idle.timeout
         phase, left = self.idle.phase()
         if phase is IdlePhase.EXPIRED:
@@ -383,6 +398,17 @@ class Journey:
         return delivered
 
     # -- papers -----------------------------------------------------------------------------
+    def query_progress(self, receipt_no: str, id_tail: str) -> dict[str, Any]:
+        """Blocking: the hall's answer to a progress query. HallError as the client raises it, except
+        the hall's lock after too many wrong ID tails, which is query.locked with the minutes left."""
+        try:
+            return self.hall.progress(receipt_no, id_tail, session_id=self.session.session_id)
+        except HallError as exc:
+            if exc.params.get("server_code") != "hall.progress.locked":
+                raise
+            minutes = max(1, -(-int(exc.params.get("retry_after") or 900) // 60))
+            raise KioskError("too many tries for this receipt number", code="query.locked", minutes=minutes) from None
+
     def progress_url(self) -> str:
         return self.terminal.progress_url + self.session.receipt_no
 
@@ -457,11 +483,15 @@ class Journey:
         }
 
     def send_rating(self, payload: dict[str, Any]) -> None:
-        """Blocking. A rating the hall cannot take now is logged and dropped; the citizen is not kept waiting."""
+        """Into the outbox, which the uploader drains: a rating made while the hall is away still
+        arrives, and the citizen is not kept waiting. A full disk loses the rating, never the
+        citizen's time: it is logged and the thanks are said all the same."""
         try:
-            self.hall.rate(payload, session_id=str(payload["session_id"]))
-        except HallError as exc:
-            log.warning("session %s: rating not delivered: %s", payload["session_id"], exc.code)
+            self.outbox.enqueue_rating(payload)
+        except KioskError as exc:
+            log.warning("session %s: rating not kept: %s", payload["session_id"], exc.code)
+            return
+        self.uploader.wake()
 
     def rate(self, level: int, reasons: list[str], comment: str = "") -> None:
         self.send_rating(self.rating_payload(level, reasons, comment))

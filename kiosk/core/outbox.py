@@ -9,7 +9,11 @@ Layout of the outbox folder (mode 0700):
 A part is written before the transaction that refers to it, so after a crash the database never
 names a file that is not there; files left without a row are removed by `sweep()` at open.
 Once the hall has committed an application its row stays as a tombstone (receipt number, state,
-times) and everything personal (the application, its manifest, unshared parts) is deleted.
+times) and everything personal (the application, its manifest, unshared parts) is deleted;
+`purge()` drops tombstones older than a retention period.
+
+Ratings (好差评) wait here too, sealed (a comment is free text and may name someone), one per
+citizen session, and are deleted once the hall has them.
 
 One connection serves all threads behind a lock: the UI thread enqueues while the worker drains,
 and the lock also keeps the worker's clean-up from deleting a file an enqueue is about to reuse.
@@ -67,7 +71,28 @@ CREATE TABLE IF NOT EXISTS parts (
     PRIMARY KEY (receipt_no, name)
 );
 CREATE INDEX IF NOT EXISTS parts_sha256 ON parts (sha256);
+CREATE TABLE IF NOT EXISTS ratings (
+    session_id  TEXT PRIMARY KEY,
+    state       TEXT NOT NULL CHECK (state IN ('queued', 'retrying', 'stuck')),
+    created_at  REAL NOT NULL,
+    updated_at  REAL NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    next_try_at REAL NOT NULL,
+    last_error  TEXT,
+    rating      BLOB NOT NULL   -- sealed JSON; the row goes once the hall has it
+);
 """
+# The key column of each table the worker drains: applications by receipt number, ratings by session.
+_KEYS = {"applications": "receipt_no", "ratings": "session_id"}
+
+
+@dataclass(frozen=True)
+class Rating:
+    """A rating due for delivery."""
+
+    session_id: str
+    rating: dict[str, Any]
+    attempts: int
 
 
 @dataclass(frozen=True)
@@ -87,7 +112,10 @@ class Outbox:
         sealer: Sealer,
         min_free_mb: int = 200,
         clock: Callable[[], float] = time.time,
+        upkeep: bool = True,
     ) -> None:
+        """`upkeep=False` for a second process beside the kiosk (a technician's tool): no sweep, which
+        could take a file the kiosk's enqueue has just written for an orphan."""
         self.directory = Path(directory)
         self.blobs = self.directory / "blobs"
         self.blobs.mkdir(parents=True, exist_ok=True)
@@ -95,24 +123,47 @@ class Outbox:
         self._sealer = sealer
         self._min_free = min_free_mb * 2**20
         self._clock = clock
+        self._upkeep = upkeep
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(
+        self._db: sqlite3.Connection | None = None
+        with contextlib.suppress(KioskError):  # a full disk: the kiosk starts and says so (has_room)
+            self._conn()
+
+    def _conn(self) -> sqlite3.Connection:
+        """The database, opened on first use. On a disk with no room at all SQLite cannot even make
+        its WAL files: that is storage.full, and the next call tries again."""
+        with self._lock:
+            return self._db if self._db is not None else self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(
             self.directory / "outbox.db", isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
         )
-        for pragma in (
-            "journal_mode=WAL",
-            "synchronous=FULL",
-            f"busy_timeout={BUSY_TIMEOUT_MS}",
-            "foreign_keys=ON",
-            "secure_delete=ON",  # cleared rows are zeroed in the file, not just unlinked from the b-tree
-        ):
-            self._db.execute(f"PRAGMA {pragma}")
-        self._db.executescript(SCHEMA)
-        self.sweep()
+        try:
+            for pragma in (
+                "journal_mode=WAL",
+                "synchronous=FULL",
+                f"busy_timeout={BUSY_TIMEOUT_MS}",
+                "foreign_keys=ON",
+                "secure_delete=ON",  # cleared rows are zeroed in the file, not just unlinked from the b-tree
+            ):
+                db.execute(f"PRAGMA {pragma}")
+            db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            db.close()
+            if _disk_full(exc) or shutil.disk_usage(self.directory).free < self._min_free:
+                log.warning("outbox: cannot open, the disk is full")
+                raise KioskError("the disk is full", code="storage.full") from None
+            raise
+        self._db = db
+        if self._upkeep:
+            self.sweep()
+        return db
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._db is not None:
+                self._db.close()
 
     # -- enqueue ------------------------------------------------------------------------------
 
@@ -161,7 +212,7 @@ class Outbox:
         log.info("outbox: queued %s with %d parts", receipt_no, len(manifest))
 
     def _already_queued(self, receipt_no: str, digest: str) -> bool:
-        row = self._db.execute("SELECT digest FROM applications WHERE receipt_no = ?", (receipt_no,)).fetchone()
+        row = self._conn().execute("SELECT digest FROM applications WHERE receipt_no = ?", (receipt_no,)).fetchone()
         if row is None:
             return False
         if row[0] != digest:
@@ -190,8 +241,15 @@ class Outbox:
     # -- room ---------------------------------------------------------------------------------
 
     def has_room(self) -> bool:
-        """False when free space is under the reserve: then the terminal refuses new sessions."""
-        return shutil.disk_usage(self.directory).free >= self._min_free
+        """False when free space is under the reserve (or the outbox cannot open for want of it):
+        then the terminal refuses new sessions."""
+        if shutil.disk_usage(self.directory).free < self._min_free:
+            return False
+        try:
+            self._conn()
+        except KioskError:
+            return False
+        return True
 
     # -- the worker's side --------------------------------------------------------------------
 
@@ -202,17 +260,25 @@ class Outbox:
         """
         while True:
             with self._lock:
-                row = self._db.execute(
-                    "SELECT receipt_no, attempts, application FROM applications"
-                    " WHERE state IN (?, ?) AND next_try_at <= ? ORDER BY created_at, receipt_no LIMIT 1",
-                    (*ACTIVE, now),
-                ).fetchone()
+                row = (
+                    self._conn()
+                    .execute(
+                        "SELECT receipt_no, attempts, application FROM applications"
+                        " WHERE state IN (?, ?) AND next_try_at <= ? ORDER BY created_at, receipt_no LIMIT 1",
+                        (*ACTIVE, now),
+                    )
+                    .fetchone()
+                )
                 if row is None:
                     return None
                 receipt_no, attempts, sealed = row
-                parts = self._db.execute(
-                    "SELECT name, sha256, size FROM parts WHERE receipt_no = ? ORDER BY position", (receipt_no,)
-                ).fetchall()
+                parts = (
+                    self._conn()
+                    .execute(
+                        "SELECT name, sha256, size FROM parts WHERE receipt_no = ? ORDER BY position", (receipt_no,)
+                    )
+                    .fetchall()
+                )
             try:
                 application = json.loads(self._sealer.open(sealed, _application_aad(receipt_no)))
             except KioskError as exc:
@@ -232,20 +298,75 @@ class Outbox:
             raise KioskError("a queued part does not match its hash", code="storage.corrupt")
         return data
 
-    def mark_retry(self, receipt_no: str, error_code: str, next_try_at: float) -> None:
-        self._set_state(receipt_no, "retrying", error_code, next_try_at)
+    def mark_retry(self, receipt_no: str, error_code: str, next_try_at: float, table: str = "applications") -> None:
+        """Try again at `next_try_at`. `table` is "ratings" for a rating (keyed by session id)."""
+        self._set_state(table, receipt_no, "retrying", error_code, next_try_at)
 
-    def mark_stuck(self, receipt_no: str, error_code: str) -> None:
-        """Park an application for a technician: the worker no longer takes it; nothing is deleted."""
-        self._set_state(receipt_no, "stuck", error_code, None)
+    def mark_stuck(self, receipt_no: str, error_code: str, table: str = "applications") -> None:
+        """Park an application (or rating) for a technician: the worker no longer takes it; nothing is deleted."""
+        self._set_state(table, receipt_no, "stuck", error_code, None)
 
-    def _set_state(self, receipt_no: str, state: str, error_code: str, next_try_at: float | None) -> None:
+    def _set_state(self, table: str, key: str, state: str, error_code: str, next_try_at: float | None) -> None:
         with self._lock, self._transaction() as db:
             db.execute(
-                "UPDATE applications SET state = ?, attempts = attempts + 1, last_error = ?,"
-                " next_try_at = COALESCE(?, next_try_at), updated_at = ? WHERE receipt_no = ? AND state IN (?, ?)",
-                (state, error_code, next_try_at, self._clock(), receipt_no, *ACTIVE),
+                f"UPDATE {table} SET state = ?, attempts = attempts + 1, last_error = ?,"
+                f" next_try_at = COALESCE(?, next_try_at), updated_at = ? WHERE {_KEYS[table]} = ? AND state IN (?, ?)",
+                (state, error_code, next_try_at, self._clock(), key, *ACTIVE),
             )
+
+    def requeue(self, key: str) -> bool:
+        """A technician's second chance for a parked application or rating: due now, attempts kept."""
+        with self._lock, self._transaction() as db:
+            changed = sum(
+                db.execute(
+                    f"UPDATE {table} SET state = 'queued', next_try_at = ?, updated_at = ?"
+                    f" WHERE {column} = ? AND state = 'stuck'",
+                    (self._clock(), self._clock(), key),
+                ).rowcount
+                for table, column in _KEYS.items()
+            )
+        if changed:
+            log.info("outbox: %s requeued by a technician", key)
+        return bool(changed)
+
+    # -- ratings ------------------------------------------------------------------------------
+
+    def enqueue_rating(self, rating: dict[str, Any]) -> None:
+        """Keep a rating until the hall has it; one per session (a second one for a session is ignored)."""
+        session_id = str(rating["session_id"])
+        sealed = self._sealer.seal(json.dumps(rating, ensure_ascii=False).encode("utf-8"), _rating_aad(session_id))
+        now = self._clock()
+        try:
+            with self._lock, self._transaction() as db:
+                db.execute(
+                    "INSERT OR IGNORE INTO ratings (session_id, state, created_at, updated_at, next_try_at, rating)"
+                    " VALUES (?, 'queued', ?, ?, ?, ?)",
+                    (session_id, now, now, now, sealed),
+                )
+        except sqlite3.Error as exc:
+            if _disk_full(exc):
+                raise KioskError("the disk is full", code="storage.full") from None
+            raise
+
+    def next_rating_due(self, now: float) -> Rating | None:
+        with self._lock:
+            row = (
+                self._conn()
+                .execute(
+                    "SELECT session_id, attempts, rating FROM ratings WHERE state IN (?, ?) AND next_try_at <= ?"
+                    " ORDER BY created_at LIMIT 1",
+                    (*ACTIVE, now),
+                )
+                .fetchone()
+            )
+        if row is None:
+            return None
+        session_id, attempts, sealed = row
+        return Rating(session_id, json.loads(self._sealer.open(sealed, _rating_aad(session_id))), attempts)
+
+    def mark_rating_done(self, session_id: str) -> None:
+        with self._lock, self._transaction() as db:
+            db.execute("DELETE FROM ratings WHERE session_id = ?", (session_id,))
 
     def mark_done(self, receipt_no: str) -> None:
         """The hall has committed it: keep a tombstone row, delete the rest."""
@@ -260,7 +381,7 @@ class Outbox:
                 db.execute("DELETE FROM parts WHERE receipt_no = ?", (receipt_no,))
             # After the commit: a crash in between leaves unreferenced files, which sweep() removes.
             for sha in shas:
-                if self._db.execute("SELECT 1 FROM parts WHERE sha256 = ? LIMIT 1", (sha,)).fetchone() is None:
+                if self._conn().execute("SELECT 1 FROM parts WHERE sha256 = ? LIMIT 1", (sha,)).fetchone() is None:
                     self._blob_path(sha).unlink(missing_ok=True)
         log.info("outbox: %s done", receipt_no)
 
@@ -270,7 +391,7 @@ class Outbox:
         """Delete blob files no waiting or stuck application refers to (left by a crash). Returns how many."""
         removed = 0
         with self._lock:
-            referenced = {sha for (sha,) in self._db.execute("SELECT DISTINCT sha256 FROM parts")}
+            referenced = {sha for (sha,) in self._conn().execute("SELECT DISTINCT sha256 FROM parts")}
             for path in self.blobs.iterdir():
                 if path.name.endswith(".tmp") or (path.suffix == ".bin" and path.stem not in referenced):
                     path.unlink(missing_ok=True)
@@ -279,22 +400,73 @@ class Outbox:
             log.info("outbox: swept %d orphaned files", removed)
         return removed
 
+    def purge(self, older_than_s: float) -> int:
+        """Drop tombstones of applications the hall committed more than `older_than_s` ago. Returns how many."""
+        with self._lock, self._transaction() as db:
+            removed = db.execute(
+                "DELETE FROM applications WHERE state = 'done' AND updated_at < ?", (self._clock() - older_than_s,)
+            ).rowcount
+        if removed:
+            log.info("outbox: purged %d tombstones", removed)
+        return int(removed)
+
+    def waiting(self) -> list[dict[str, Any]]:
+        """What has not reached the hall, for a technician: key, kind, state, attempts, last error, age."""
+        now = self._clock()
+        with self._lock:
+            rows = [
+                (kind, *row)
+                for kind, table in (("application", "applications"), ("rating", "ratings"))
+                for row in self._conn().execute(
+                    f"SELECT {_KEYS[table]}, state, attempts, last_error, created_at, next_try_at FROM {table}"
+                    " WHERE state != 'done' ORDER BY created_at"
+                )
+            ]
+        return [
+            {
+                "key": key,
+                "kind": kind,
+                "state": state,
+                "attempts": attempts,
+                "last_error": last_error,
+                "age_s": round(now - created_at, 1),
+                "next_try_in_s": round(max(0.0, next_try_at - now), 1) if state != "stuck" else None,
+            }
+            for kind, key, state, attempts, last_error, created_at, next_try_at in rows
+        ]
+
+    def next_try_at(self) -> float | None:
+        """When the earliest waiting application is due; None when none waits."""
+        with self._lock:
+            (at,) = (
+                self._conn()
+                .execute("SELECT MIN(next_try_at) FROM applications WHERE state IN (?, ?)", ACTIVE)
+                .fetchone()
+            )
+        return None if at is None else float(at)
+
     def depth(self) -> int:
         """Applications still to send (queued or retrying)."""
         with self._lock:
-            (count,) = self._db.execute("SELECT COUNT(*) FROM applications WHERE state IN (?, ?)", ACTIVE).fetchone()
+            (count,) = (
+                self._conn().execute("SELECT COUNT(*) FROM applications WHERE state IN (?, ?)", ACTIVE).fetchone()
+            )
         return int(count)
 
     def stats(self) -> dict[str, Any]:
-        """For heartbeats: {"queued", "retrying", "stuck", "done", "depth", "oldest_queued_age_s"}."""
+        """For heartbeats: {"queued", "retrying", "stuck", "done", "depth", "oldest_queued_age_s", "ratings"}."""
         with self._lock:
-            counts = dict(self._db.execute("SELECT state, COUNT(*) FROM applications GROUP BY state").fetchall())
-            (oldest,) = self._db.execute(
-                "SELECT MIN(created_at) FROM applications WHERE state IN (?, ?)", ACTIVE
-            ).fetchone()
+            counts = dict(self._conn().execute("SELECT state, COUNT(*) FROM applications GROUP BY state").fetchall())
+            (oldest,) = (
+                self._conn()
+                .execute("SELECT MIN(created_at) FROM applications WHERE state IN (?, ?)", ACTIVE)
+                .fetchone()
+            )
         result: dict[str, Any] = {state: int(counts.get(state, 0)) for state in STATES}
         result["depth"] = result["queued"] + result["retrying"]
         result["oldest_queued_age_s"] = None if oldest is None else max(0.0, self._clock() - oldest)
+        with self._lock:
+            result["ratings"] = int(self._conn().execute("SELECT COUNT(*) FROM ratings").fetchone()[0])
         return result
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -304,14 +476,14 @@ class Outbox:
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
+        self._conn().execute("BEGIN IMMEDIATE")
         try:
-            yield self._db
+            yield self._conn()
         except BaseException:
-            if self._db.in_transaction:  # SQLite may already have rolled back (e.g. disk full)
-                self._db.execute("ROLLBACK")
+            if self._conn().in_transaction:  # SQLite may already have rolled back (e.g. disk full)
+                self._conn().execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
+        self._conn().execute("COMMIT")
 
 
 def _manifest(parts: list[tuple[str, bytes]]) -> list[tuple[str, str, int]]:
@@ -330,6 +502,10 @@ def _manifest(parts: list[tuple[str, bytes]]) -> list[tuple[str, str, int]]:
 
 def _application_aad(receipt_no: str) -> bytes:
     return b"application:" + receipt_no.encode("utf-8")
+
+
+def _rating_aad(session_id: str) -> bytes:
+    return b"rating:" + session_id.encode("utf-8")
 
 
 def _part_aad(sha256: str) -> bytes:

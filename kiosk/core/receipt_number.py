@@ -8,11 +8,14 @@ mistyped number in the progress query.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import os
 import re
 import threading
 from pathlib import Path
+
+from kiosk.core.errors import KioskError
 
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ*"
 KEEP_DAYS = 31  # days of sequence state kept besides today's
@@ -74,9 +77,15 @@ class ReceiptNumbers:
             state[key] = sequence
             self._file.parent.mkdir(parents=True, exist_ok=True)
             tmp = self._file.with_suffix(".tmp")
-            with open(tmp, "w") as fh:
-                json.dump(state, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
+            try:
+                with open(tmp, "w") as fh:
+                    json.dump(state, fh)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            except OSError as exc:
+                tmp.unlink(missing_ok=True)
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # the number is not taken: the count stays
+                    raise KioskError("no room to keep the receipt sequence", code="storage.full") from None
+                raise
             os.replace(tmp, self._file)
             return format_number(self.terminal_id, day, sequence)

@@ -5,7 +5,8 @@ offset it already holds, in 256 KiB chunks → commit → outbox.mark_done. Ever
 at the hall, so a try cut off anywhere is simply tried again from the start.
 
 What a failure means:
-  no answer, 5xx, 401 stale/replay, 409 hall.incomplete, repeated 409 hall.blob.offset
+  no answer, 5xx, 401 stale (after the client has learnt the hall's clock and tried once more)
+  or replay, 409 hall.incomplete, repeated 409 hall.blob.offset
       → try again later, after 1 s doubling to 5 min with full jitter (spreads a fleet's retries
         after a hall outage);
   409 hall.conflict, 422 and every other 4xx → parked for a technician (state stuck): sending
@@ -39,7 +40,7 @@ RETRY_SERVER_CODES = frozenset({"hall.signature.stale", "hall.signature.replay",
 
 
 class Hall(Protocol):
-    """What the uploader needs of the hall (kiosk.core.hall_v2.SignedHall)."""
+    """What the uploader needs of the hall (kiosk.core.hall_client.HallClient)."""
 
     def create(
         self, receipt_no: str, application: dict[str, Any], parts: list[tuple[str, str, int]]
@@ -47,6 +48,7 @@ class Hall(Protocol):
     def head_blob(self, sha256: str) -> int | None: ...
     def put_chunk(self, sha256: str, start: int, data: bytes, total: int) -> dict[str, Any]: ...
     def commit(self, receipt_no: str) -> dict[str, Any]: ...
+    def rate(self, rating: dict[str, Any]) -> dict[str, Any]: ...
 
 
 class Uploader:
@@ -62,7 +64,6 @@ class Uploader:
         self._clock = clock
         self._rng = rng
         self._wake = threading.Event()
-        self._skew_logged = False
         self._delivered: set[str] = set()  # committed since someone last asked: see wait_delivered
         self._done = threading.Condition()
 
@@ -99,14 +100,15 @@ class Uploader:
         self._wake.clear()
 
     def drain_once(self) -> str | None:
-        """Try the oldest due application once: its receipt number if the hall committed it, else None."""
+        """Try the oldest due application once (a rating when none is due): the receipt number the
+        hall committed (the session id of the rating it took), else None."""
         item = self._outbox.next_due(self._clock())
         if item is None:
-            return None
+            return self._rate_once()
         try:
             self._deliver(item)
         except HallError as exc:
-            self._failed(item, exc)
+            self._failed(item.receipt_no, item.attempts, exc, "applications")
             return None
         except KioskError as exc:  # a part no longer opens here: nothing to send, a technician looks
             log.error("uploader: %s parked: %s", item.receipt_no, exc.code)
@@ -118,6 +120,18 @@ class Uploader:
             self._done.notify_all()
         log.info("uploader: %s delivered after %d failed tries", item.receipt_no, item.attempts)
         return item.receipt_no
+
+    def _rate_once(self) -> str | None:
+        rating = self._outbox.next_rating_due(self._clock())
+        if rating is None:
+            return None
+        try:
+            self._hall.rate(rating.rating)
+        except HallError as exc:
+            self._failed(rating.session_id, rating.attempts, exc, "ratings")
+            return None
+        self._outbox.mark_rating_done(rating.session_id)
+        return rating.session_id
 
     def _deliver(self, item: Item) -> None:
         answer = self._hall.create(item.receipt_no, item.application, item.parts)
@@ -151,22 +165,14 @@ class Uploader:
             held = answer.get("received")
             offset = held if isinstance(held, int) and held > offset else offset + len(chunk)
 
-    def _failed(self, item: Item, exc: HallError) -> None:
+    def _failed(self, key: str, attempts: int, exc: HallError, table: str) -> None:
         server_code = exc.params.get("server_code")
         reason = server_code or exc.code
-        if server_code == "hall.signature.stale":
-            self._log_skew(exc)
         if exc.code in RETRY_CODES or server_code in RETRY_SERVER_CODES:
             # The exponent is capped too: 2.0 ** 1024 would overflow a float.
-            delay = self._rng() * min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** min(item.attempts, 30))
-            self._outbox.mark_retry(item.receipt_no, reason, self._clock() + delay)
-            log.warning("uploader: %s not delivered (%s), next try in %.1f s", item.receipt_no, reason, delay)
+            delay = self._rng() * min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** min(attempts, 30))
+            self._outbox.mark_retry(key, reason, self._clock() + delay, table)
+            log.warning("uploader: %s not delivered (%s), next try in %.1f s", key, reason, delay)
         else:
-            self._outbox.mark_stuck(item.receipt_no, reason)
-            log.error("uploader: %s parked for a technician (%s)", item.receipt_no, reason)
-
-    def _log_skew(self, exc: HallError) -> None:
-        skew = exc.params.get("clock_skew_s")
-        if skew is not None and not self._skew_logged:
-            self._skew_logged = True
-            log.warning("uploader: this terminal's clock is %+d s off the hall's", skew)
+            self._outbox.mark_stuck(key, reason, table)
+            log.error("uploader: %s parked for a technician (%s)", key, reason)

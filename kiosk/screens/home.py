@@ -15,7 +15,7 @@ class HomeScreen(KioskScreen):
     def _build_tiles(self) -> None:
         grid = self.ids.tiles
         grid.clear_widgets()
-        for item in self.app.kiosk.catalogue.items:
+        for item in self.journey.catalogue.items:
             tile = Tile(title=item.short_name, subtitle=item.department, item_id=item.id)
             tile.bind(on_release=lambda tile: self.journey.open_item(tile.item_id))
             grid.add_widget(tile)

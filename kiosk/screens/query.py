@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kiosk.core import receipt_number
-from kiosk.core.errors import HallError
+from kiosk.core.errors import KioskError
 from kiosk.core.progress import progress_lines
 from kiosk.screens.base import KioskScreen
 from kiosk.screens.widgets import CLEAR, DELETE
@@ -56,10 +56,9 @@ class QueryScreen(KioskScreen):
         self.app.spawn(self._search(number, tail))
 
     async def _search(self, number: str, tail: str) -> None:
-        hall = self.app.kiosk.hall
         try:
-            answer = await self.app.blocking(hall.progress, number, tail, self.journey.session.session_id)
-        except HallError as exc:
+            answer = await self.app.blocking(self.journey.query_progress, number, tail)
+        except KioskError as exc:
             self.ids.result.text = self.t("query.not_found") if exc.code == "hall.not_found" else self.error_text(exc)
             return
         lines = progress_lines(answer, self.app.kiosk.messages)

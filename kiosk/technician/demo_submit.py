@@ -16,14 +16,12 @@ error. Nothing personal is printed or logged: receipt numbers and codes only.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import hashlib
 import io
 import json
 import logging
 import os
-import sqlite3
 import sys
 import time
 import uuid
@@ -37,10 +35,10 @@ from PIL import Image, ImageDraw
 from kiosk.core.catalogue import Material, ServiceItem, load_catalogue
 from kiosk.core.config import KioskConfig, load_config
 from kiosk.core.errors import ConfigError, KioskError
-from kiosk.core.hall_v2 import SignedHall
+from kiosk.core.hall_client import HallClient
 from kiosk.core.identity import Identity
 from kiosk.core.journey import applicant_record
-from kiosk.core.outbox import ACTIVE, Outbox
+from kiosk.core.outbox import Outbox
 from kiosk.core.receipt_number import ReceiptNumbers
 from kiosk.core.sealing import read_key
 from kiosk.core.uploader import Uploader
@@ -130,6 +128,8 @@ def enqueue_demo(outbox: Outbox, config: KioskConfig, count: int, seed: int, rec
     item, material = demo_item()
     numbers = ReceiptNumbers(config.terminal.id, config.data_dir / "receipt-sequence.json")
     for index in range(count):
+        if not outbox.has_room():  # as the journey does before a session: not even a number is taken
+            raise KioskError("under the storage reserve", code="storage.full")
         receipt_no = numbers.next()
         application = demo_application(
             receipt_no, config.terminal.id, item, material, DEMO_CITIZENS[index % len(DEMO_CITIZENS)]
@@ -139,13 +139,6 @@ def enqueue_demo(outbox: Outbox, config: KioskConfig, count: int, seed: int, rec
             append_record(record, receipt_no, parts)
         outbox.enqueue(receipt_no, application, parts)
         yield receipt_no
-
-
-def next_try_at(outbox: Outbox) -> float | None:
-    """When the earliest waiting application is due (Outbox has no call for it; read-only here)."""
-    with contextlib.closing(sqlite3.connect(f"file:{outbox.directory / 'outbox.db'}?mode=ro", uri=True)) as db:
-        (at,) = db.execute("SELECT MIN(next_try_at) FROM applications WHERE state IN (?, ?)", ACTIVE).fetchone()
-    return None if at is None else float(at)
 
 
 def drain(outbox: Outbox, uploader: Uploader, give_up_s: float) -> int:
@@ -167,7 +160,7 @@ def drain(outbox: Outbox, uploader: Uploader, give_up_s: float) -> int:
             ms = round((time.perf_counter() - started) * 1000, 1)
             print(json.dumps({"receipt_no": receipt_no, "ms": ms}), flush=True)
             continue
-        due = next_try_at(outbox)
+        due = outbox.next_try_at()
         wait = MAX_SLEEP_S if due is None else due - time.time()
         time.sleep(min(max(wait, 0.05), MAX_SLEEP_S))
     return delivered
@@ -187,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, KioskError) as exc:
         print(f"kiosk: demo-submit: {exc}", file=sys.stderr)
         return 2
-    hall = SignedHall(args.hall, key, config.terminal.id, config.hall.timeout_s)
+    hall = HallClient(args.hall, key, config.terminal.id, config.hall.timeout_s)
     summary: dict[str, Any] = {"queued": 0}
     try:
         try:
@@ -198,9 +191,13 @@ def run(args: argparse.Namespace) -> int:
             print(f"kiosk: demo-submit: not queued: {exc.code}", file=sys.stderr)
         summary["delivered"] = drain(outbox, Uploader(outbox, hall), args.give_up_s)
         stats = outbox.stats()
+        summary |= {"left": stats["depth"], "stuck": stats["stuck"]}
+    except KioskError as exc:  # storage.full: not a byte free, the outbox cannot even open; nothing is lost
+        summary["error"] = exc.code
+        print(f"kiosk: demo-submit: the outbox cannot open: {exc.code}", file=sys.stderr)
     finally:
         hall.close()
         outbox.close()
-    summary |= {"left": stats["depth"], "stuck": stats["stuck"], "ms": round((time.perf_counter() - started) * 1000)}
+    summary["ms"] = round((time.perf_counter() - started) * 1000)
     print(json.dumps(summary), flush=True)
-    return 0 if stats["depth"] == 0 and stats["stuck"] == 0 and "error" not in summary else 1
+    return 0 if summary.get("left") == 0 and summary.get("stuck") == 0 and "error" not in summary else 1

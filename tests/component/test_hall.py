@@ -1,4 +1,5 @@
-"""The hall server and the kiosk's HallClient, together over real HTTP on loopback."""
+"""The hall server over real HTTP on loopback: intake, the staff list, progress, ratings, appointments;
+and the kiosk's HallClient against a hall that fails."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import requests
@@ -18,10 +20,16 @@ import requests
 from hall.server import EmbeddedHall
 from kiosk.core.errors import HallError
 from kiosk.core.hall_client import HallClient
+from kiosk.core.signing import signed_headers
+from tests.support.hall_put import Refused, put_application, signed
+from tests.support.staff import STAFF_AUTH, STAFF_USERS
+from tests.support.staff import staff_get as get_as_staff
 
 TERMINAL = "T0001"
+KEY = bytes(range(32))  # T0001's signing key in every hall these tests start
 NAME = "张三丰"
 ID_NUMBER = "11010519491231002X"  # valid check character, ends in X
+RECEIPT = "T0001-20240501-0001-K"
 
 
 def fake_jpeg(seed: str, size: int = 2048) -> bytes:
@@ -30,7 +38,7 @@ def fake_jpeg(seed: str, size: int = 2048) -> bytes:
     return b"\xff\xd8\xff\xe0" + body + b"\xff\xd9"
 
 
-def make_application(receipt_no: str = "T0001-20240501-0001-K", **changes: Any) -> dict[str, Any]:
+def make_application(receipt_no: str = RECEIPT, **changes: Any) -> dict[str, Any]:
     app = {
         "receipt_no": receipt_no,
         "terminal_id": TERMINAL,
@@ -59,67 +67,89 @@ def make_pages(seed: str = "") -> list[tuple[str, int, bytes]]:
 
 @pytest.fixture
 def hall(tmp_path: Path) -> Iterator[EmbeddedHall]:
-    server = EmbeddedHall(f"sqlite:///{tmp_path}/hall.db", tmp_path / "documents")
+    server = EmbeddedHall(
+        f"sqlite:///{tmp_path}/hall.db", tmp_path / "documents", terminal_keys={TERMINAL: KEY}, staff_users=STAFF_USERS
+    )
     server.start()
     yield server
     server.stop()
 
 
-@pytest.fixture
-def client(hall: EmbeddedHall) -> Iterator[HallClient]:
-    # Trailing slash as pydantic's HttpUrl writes it: the client must not produce "//v1/…".
-    with HallClient(hall.url + "/", timeout=5, terminal_id=TERMINAL) as c:
-        yield c
+def submit(hall: EmbeddedHall, application: dict[str, Any], pages: list[tuple[str, int, bytes]]) -> dict[str, Any]:
+    """Through the three steps, signed by T0001 (whatever terminal the application names)."""
+    return put_application(hall.url, application, pages, KEY, terminal_id=TERMINAL)
 
 
-def rejected_code(exc: pytest.ExceptionInfo[HallError]) -> str:
-    assert exc.value.code == "hall.rejected"
-    return str(exc.value.params["server_code"])
+def as_terminal(hall: EmbeddedHall, method: str, target: str, body: Any = None) -> requests.Response:
+    """A request signed by T0001; `body` is sent as JSON."""
+    data = b"" if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
+    return signed(hall.url, method, target, KEY, TERMINAL, data)
+
+
+def progress(hall: EmbeddedHall, receipt_no: str, id_tail: str) -> requests.Response:
+    return as_terminal(hall, "GET", "/v1/progress?" + urlencode({"receipt_no": receipt_no, "id_tail": id_tail}))
+
+
+def staff_get(hall: EmbeddedHall, path: str, **params: Any) -> requests.Response:
+    return get_as_staff(hall.url, path, params=params)
+
+
+def record(hall: EmbeddedHall, receipt_no: str = RECEIPT) -> dict[str, Any]:
+    answer = staff_get(hall, f"/v1/applications/{receipt_no}")
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+def error(response: requests.Response) -> tuple[int, str]:
+    return response.status_code, response.json()["error"]["code"]
 
 
 # -- intake -----------------------------------------------------------------------------------
 
 
-def test_submit_then_every_page_is_stored_intact(client: HallClient, tmp_path: Path) -> None:
+def test_submit_then_every_page_is_stored_intact(hall: EmbeddedHall, tmp_path: Path) -> None:
     pages = make_pages()
-    answer = client.submit(make_application(), pages)
-    assert answer["receipt_no"] == "T0001-20240501-0001-K"
-    assert answer["state"] == "received"
+    answer = submit(hall, make_application(), pages)
+    assert answer["receipt_no"] == RECEIPT
+    assert answer["state"] == "committed"
 
-    record = client.application("T0001-20240501-0001-K")
-    assert record["item_id"] == "hukou.transfer"
-    assert record["terminal_id"] == TERMINAL
-    assert record["applicant"]["id_number"] == ID_NUMBER
-    assert record["applicant"]["phone"] == "13800000000"  # free applicant keys are kept
-    assert record["form"] == {"reason": "工作调动"}
-    assert [e["state"] for e in record["timeline"]] == ["received"]
-    stored = {(d["material_id"], d["page"]): d for d in record["documents"]}
+    stored_record = record(hall)
+    assert stored_record["item_id"] == "hukou.transfer"
+    assert stored_record["terminal_id"] == TERMINAL
+    assert stored_record["state"] == "received"
+    assert stored_record["applicant"]["id_number"] == ID_NUMBER
+    assert stored_record["applicant"]["phone"] == "13800000000"  # free applicant keys are kept
+    assert stored_record["form"] == {"reason": "工作调动"}
+    assert [e["state"] for e in stored_record["timeline"]] == ["received"]
+    stored = {(d["material_id"], d["page"]): d for d in stored_record["documents"]}
     assert set(stored) == {(m, p) for m, p, _ in pages}
     for material_id, page, data in pages:
         sha = hashlib.sha256(data).hexdigest()
         assert stored[material_id, page]["sha256"] == sha
         assert stored[material_id, page]["size"] == len(data)
-        assert client.document("T0001-20240501-0001-K", material_id, page) == data
+        assert staff_get(hall, f"/v1/applications/{RECEIPT}/documents/{material_id}/{page}").content == data
         assert (tmp_path / "documents" / sha[:2] / sha).read_bytes() == data  # content-addressed
 
 
-def test_resubmitting_the_same_application_stores_nothing_twice(client: HallClient, tmp_path: Path) -> None:
-    first = client.submit(make_application(), make_pages())
+def test_resubmitting_the_same_application_stores_nothing_twice(hall: EmbeddedHall, tmp_path: Path) -> None:
+    first = submit(hall, make_application(), make_pages())
+    received_at = record(hall)["received_at"]
     files_before = sorted(p for p in (tmp_path / "documents").rglob("*") if p.is_file())
-    again = client.submit(make_application(), make_pages())
-    assert again == first  # the stored record, including its original received_at
+    again = submit(hall, make_application(), make_pages())
+    # the same answer; documents in the hall's order now, the manifest's the first time
+    assert {**again, "documents": None} == {**first, "documents": None}
+    assert sorted(again["documents"], key=str) == sorted(first["documents"], key=str)
+    assert record(hall)["received_at"] == received_at  # the stored record, unchanged
     assert sorted(p for p in (tmp_path / "documents").rglob("*") if p.is_file()) == files_before
-    assert len(client.application(first["receipt_no"])["timeline"]) == 1
-    listing = requests.get(f"{client.base_url}/v1/applications", timeout=5).json()
-    assert listing["total"] == 1
+    assert len(record(hall)["timeline"]) == 1
+    assert staff_get(hall, "/v1/applications").json()["total"] == 1
 
 
-def test_same_receipt_number_with_different_pages_is_a_conflict(client: HallClient) -> None:
-    client.submit(make_application(), make_pages())
-    with pytest.raises(HallError) as exc:
-        client.submit(make_application(), make_pages(seed="other"))
-    assert rejected_code(exc) == "hall.conflict"
-    assert exc.value.params["status"] == 409
+def test_same_receipt_number_with_different_pages_is_a_conflict(hall: EmbeddedHall) -> None:
+    submit(hall, make_application(), make_pages())
+    with pytest.raises(Refused) as exc:
+        submit(hall, make_application(), make_pages(seed="other"))
+    assert (exc.value.status, exc.value.code) == (409, "hall.conflict")
 
 
 @pytest.mark.parametrize(
@@ -128,20 +158,18 @@ def test_same_receipt_number_with_different_pages_is_a_conflict(client: HallClie
         (make_pages()[:2], "missing"),
         ([*make_pages(), ("id_card", 3, fake_jpeg("x"))], "not declared"),
         ([*make_pages(), ("passport", 1, fake_jpeg("x"))], "not declared"),
-        ([*make_pages()[:2], ("hukou_book", 1, b"")], "empty"),
+        ([*make_pages()[:2], ("hukou_book", 1, b"")], "parts.2.size"),
     ],
     ids=["missing-page", "extra-page", "undeclared-material", "empty-page"],
 )
 def test_pages_must_match_the_declared_materials(
-    client: HallClient, pages: list[tuple[str, int, bytes]], problem: str
+    hall: EmbeddedHall, pages: list[tuple[str, int, bytes]], problem: str
 ) -> None:
-    with pytest.raises(HallError) as exc:
-        client.submit(make_application(), pages)
-    assert rejected_code(exc) == "hall.invalid"
-    assert problem in str(exc.value)
-    with pytest.raises(HallError) as exc:
-        client.application("T0001-20240501-0001-K")
-    assert exc.value.code == "hall.not_found"  # nothing was half-stored
+    with pytest.raises(Refused) as exc:
+        submit(hall, make_application(), pages)
+    assert (exc.value.step, exc.value.status, exc.value.code) == ("create", 400, "hall.invalid")
+    assert problem in exc.value.message
+    assert staff_get(hall, f"/v1/applications/{RECEIPT}").status_code == 404  # nothing was half-stored
 
 
 @pytest.mark.parametrize(
@@ -151,52 +179,51 @@ def test_pages_must_match_the_declared_materials(
         {"receipt_no": "t0001-lower-case"},
         {"submitted_at": "yesterday"},
         {"applicant": {"name": NAME}},
-        {"terminal_id": "OTHER"},  # must match the X-Terminal-Id header
+        {"terminal_id": "OTHER"},  # must be the signing terminal
         {"unexpected": 1},
     ],
     ids=["receipt-short", "receipt-lowercase", "bad-time", "no-id-number", "other-terminal", "unknown-key"],
 )
-def test_invalid_applications_are_rejected_without_echoing_data(client: HallClient, changes: dict[str, Any]) -> None:
-    with pytest.raises(HallError) as exc:
-        client.submit(make_application(**changes), make_pages())
-    assert rejected_code(exc) == "hall.invalid"
-    assert NAME not in str(exc.value)
+def test_invalid_applications_are_rejected_without_echoing_data(hall: EmbeddedHall, changes: dict[str, Any]) -> None:
+    with pytest.raises(Refused) as exc:
+        submit(hall, make_application(**changes), make_pages())
+    assert (exc.value.status, exc.value.code) == (400, "hall.invalid")
+    assert NAME not in json.dumps(exc.value.body, ensure_ascii=False)
 
 
 # -- staff list -------------------------------------------------------------------------------
 
 
-def test_list_is_paginated_newest_first(client: HallClient) -> None:
+def test_list_is_paginated_newest_first(hall: EmbeddedHall) -> None:
     receipts = [f"T0001-20240501-000{i}-K" for i in range(5)]
     for n, receipt_no in enumerate(receipts):
-        client.submit(make_application(receipt_no), make_pages(seed=str(n)))
+        submit(hall, make_application(receipt_no), make_pages(seed=str(n)))
 
     def page(limit: int, offset: int) -> dict[str, Any]:
-        response = requests.get(
-            f"{client.base_url}/v1/applications", params={"limit": limit, "offset": offset}, timeout=5
-        )
+        response = staff_get(hall, "/v1/applications", limit=limit, offset=offset)
         assert response.status_code == 200
-        return response.json()
+        return dict(response.json())
 
     pages = [page(2, 0), page(2, 2), page(2, 4)]
     assert [p["total"] for p in pages] == [5, 5, 5]
     seen = [item["receipt_no"] for p in pages for item in p["items"]]
     assert seen == receipts[::-1]
     first = pages[0]["items"][0]
-    assert set(first) == {"receipt_no", "item_id", "item_name", "state", "received_at", "documents"}
+    assert {"receipt_no", "item_id", "item_name", "state", "received_at", "documents"} <= set(first)
     assert len(first["documents"]) == 3
     assert page(2, 10)["items"] == []
-    bad = requests.get(f"{client.base_url}/v1/applications", params={"limit": 0}, timeout=5)
-    assert bad.status_code == 400
-    assert bad.json()["error"]["code"] == "hall.invalid"
+    bad = staff_get(hall, "/v1/applications", limit=0)
+    assert error(bad) == (400, "hall.invalid")
 
 
 # -- progress query (办件查询) ------------------------------------------------------------------
 
 
-def test_progress_with_the_right_id_tail(client: HallClient) -> None:
-    client.submit(make_application(), make_pages())
-    answer = client.progress("T0001-20240501-0001-K", ID_NUMBER[-6:])
+def test_progress_with_the_right_id_tail(hall: EmbeddedHall) -> None:
+    submit(hall, make_application(), make_pages())
+    response = progress(hall, RECEIPT, ID_NUMBER[-6:])
+    assert response.status_code == 200
+    answer = response.json()
     assert set(answer) == {"receipt_no", "item_name", "state", "timeline"}
     assert answer["state"] == "received"
     assert answer["item_name"] == "户口迁移"
@@ -207,37 +234,37 @@ def test_progress_with_the_right_id_tail(client: HallClient) -> None:
     assert "1380000" not in text
 
 
-def test_progress_tail_is_case_insensitive_for_x(client: HallClient) -> None:
-    client.submit(make_application(), make_pages())
+def test_progress_tail_is_case_insensitive_for_x(hall: EmbeddedHall) -> None:
+    submit(hall, make_application(), make_pages())
     assert ID_NUMBER.endswith("X")
-    assert client.progress("T0001-20240501-0001-K", ID_NUMBER[-6:].lower())["state"] == "received"
+    assert progress(hall, RECEIPT, ID_NUMBER[-6:].lower()).json()["state"] == "received"
 
 
 def test_progress_wrong_tail_and_unknown_number_answer_alike(
-    client: HallClient, caplog: pytest.LogCaptureFixture
+    hall: EmbeddedHall, caplog: pytest.LogCaptureFixture
 ) -> None:
-    client.submit(make_application(), make_pages())
+    submit(hall, make_application(), make_pages())
     caplog.set_level(logging.DEBUG)
-    errors = []
-    for receipt_no, tail in [("T0001-20240501-0001-K", "123456"), ("T0001-20240501-9999-K", ID_NUMBER[-6:])]:
-        with pytest.raises(HallError) as exc:
-            client.progress(receipt_no, tail)
-        assert exc.value.code == "hall.not_found"
-        errors.append((exc.value.params, str(exc.value)))
-        assert tail not in str(exc.value)
-    assert errors[0] == errors[1]
-    # Neither the client's nor the hall's log lines carry the tail (it is part of an ID number).
-    assert caplog.records
-    assert not any(ID_NUMBER[-6:] in r.getMessage() or "123456" in r.getMessage() for r in caplog.records)
+    answers = []
+    for receipt_no, tail in [(RECEIPT, "123456"), ("T0001-20240501-9999-K", ID_NUMBER[-6:])]:
+        response = progress(hall, receipt_no, tail)
+        assert error(response) == (404, "hall.not_found")
+        assert tail not in response.text
+        answers.append(response.json())
+    assert answers[0] == answers[1]
+    # The hall's log lines do not carry the tail (it is part of an ID number).
+    hall_records = [r for r in caplog.records if r.name.startswith("hall")]
+    assert hall_records
+    assert not any(ID_NUMBER[-6:] in r.getMessage() or "123456" in r.getMessage() for r in hall_records)
 
 
 # -- ratings (好差评) ---------------------------------------------------------------------------
 
 
-def test_ratings(client: HallClient) -> None:
-    client.submit(make_application(), make_pages())
+def test_ratings(hall: EmbeddedHall) -> None:
+    submit(hall, make_application(), make_pages())
     rating = {
-        "receipt_no": "T0001-20240501-0001-K",
+        "receipt_no": RECEIPT,
         "item_id": "hukou.transfer",
         "terminal_id": TERMINAL,
         "session_id": "S-1",
@@ -245,18 +272,21 @@ def test_ratings(client: HallClient) -> None:
         "reasons": ["办理快"],
         "comment": "",
     }
-    first = client.rate(rating)
-    assert {"id", "received_at"} <= set(first)
-    assert client.rate(rating) == first  # a retry does not count twice
-    with pytest.raises(HallError) as exc:
-        client.rate({**rating, "level": 1})  # the same session cannot change its vote
-    assert rejected_code(exc) == "hall.conflict"
-    client.rate({**rating, "receipt_no": None, "session_id": "S-2", "level": 3, "reasons": []})
+    first = as_terminal(hall, "POST", "/v1/ratings", rating)
+    assert first.status_code == 201
+    assert {"id", "received_at"} <= set(first.json())
+    again = as_terminal(hall, "POST", "/v1/ratings", rating)  # a retry does not count twice
+    assert (again.status_code, again.json()) == (200, first.json())
+    changed = as_terminal(
+        hall, "POST", "/v1/ratings", {**rating, "level": 1}
+    )  # the same session cannot change its vote
+    assert error(changed) == (409, "hall.conflict")
+    other = {**rating, "receipt_no": None, "session_id": "S-2", "level": 3, "reasons": []}
+    assert as_terminal(hall, "POST", "/v1/ratings", other).status_code == 201
 
-    response = requests.get(f"{client.base_url}/v1/ratings", params={"receipt_no": "T0001-20240501-0001-K"}, timeout=5)
-    items = response.json()["items"]
-    assert [(r["id"], r["level"], r["reasons"]) for r in items] == [(first["id"], 5, ["办理快"])]
-    assert requests.get(f"{client.base_url}/v1/ratings", timeout=5).json()["total"] == 2
+    items = staff_get(hall, "/v1/ratings", receipt_no=RECEIPT).json()["items"]
+    assert [(r["id"], r["level"], r["reasons"]) for r in items] == [(first.json()["id"], 5, ["办理快"])]
+    assert staff_get(hall, "/v1/ratings").json()["total"] == 2
 
 
 @pytest.mark.parametrize(
@@ -265,35 +295,68 @@ def test_ratings(client: HallClient) -> None:
         {"level": 0},
         {"level": 6},
         {"level": "5"},
-        {"terminal_id": "OTHER"},
+        {"terminal_id": "OTHER"},  # not the signing terminal
         {"comment": "好\x00评"},  # PostgreSQL cannot store NUL: refused on both databases alike
         {"session_id": "S" * 129},
     ],
 )
-def test_invalid_ratings_are_rejected(client: HallClient, changes: dict[str, Any]) -> None:
+def test_invalid_ratings_are_rejected(hall: EmbeddedHall, changes: dict[str, Any]) -> None:
     rating = {"item_id": "x", "terminal_id": TERMINAL, "session_id": "S-9", "level": 4, **changes}
-    with pytest.raises(HallError) as exc:
-        client.rate(rating)
-    assert rejected_code(exc) == "hall.invalid"
+    assert error(as_terminal(hall, "POST", "/v1/ratings", rating)) == (400, "hall.invalid")
+
+
+@pytest.mark.parametrize(
+    ("method", "target", "body"),
+    [
+        ("GET", f"/v1/progress?receipt_no={RECEIPT}&id_tail=31002X", b""),
+        ("POST", "/v1/ratings", b'{"item_id": "x", "terminal_id": "T0001", "session_id": "S-9", "level": 4}'),
+        ("GET", "/v1/appointments/YY20261124000001", b""),
+    ],
+    ids=["progress", "rating", "appointment"],
+)
+def test_the_terminals_lookups_and_ratings_must_be_signed(
+    hall: EmbeddedHall, method: str, target: str, body: bytes
+) -> None:
+    unsigned = requests.request(method, hall.url + target, data=body, headers={"X-Terminal-Id": TERMINAL}, timeout=5)
+    assert error(unsigned) == (401, "hall.signature.missing")
+    forged = signed(hall.url, method, target, bytes(32), TERMINAL, body)  # not T0001's key
+    assert error(forged) == (401, "hall.signature.bad")
+
+
+def test_a_progress_signature_covers_the_query(hall: EmbeddedHall) -> None:
+    target = f"/v1/progress?receipt_no={RECEIPT}&id_tail=123456"
+    headers = signed_headers(KEY, TERMINAL, "GET", target, b"")
+    other_tail = requests.get(hall.url + target.replace("123456", "654321"), headers=headers, timeout=5)
+    assert error(other_tail) == (401, "hall.signature.bad")
+
+
+def test_appointments_are_looked_up_by_code_and_carried_by_the_application(hall: EmbeddedHall) -> None:
+    appointment = {"code": "YY20261124000001", "kind": "appointment", "item_id": "hukou.transfer", "slot": ""}
+
+    def book(body: dict[str, Any]) -> int:
+        return requests.post(hall.url + "/v1/appointments", json=body, auth=STAFF_AUTH, timeout=5).status_code
+
+    assert book(appointment) == 201
+    assert book(appointment) == 200  # a retry
+    assert book({**appointment, "item_id": "other"}) == 409
+    assert book({**appointment, "code": "bad code"}) == 400
+    found = as_terminal(hall, "GET", "/v1/appointments/YY20261124000001")
+    assert (found.status_code, found.json()) == (200, appointment)
+    assert error(as_terminal(hall, "GET", "/v1/appointments/YY20261124000002")) == (404, "hall.not_found")
+    submit(hall, make_application(appointment="YY20261124000001"), make_pages())
+    assert record(hall)["appointment"] == "YY20261124000001"
 
 
 # -- failures ---------------------------------------------------------------------------------
 
 
-def test_health(client: HallClient) -> None:
+def test_health_and_a_stopped_hall_is_unreachable(hall: EmbeddedHall) -> None:
+    client = HallClient(hall.url + "/", KEY, TERMINAL, timeout=2)  # a trailing slash, as pydantic's HttpUrl writes it
     assert client.health() is True
-
-
-def test_stopped_hall_is_unreachable(hall: EmbeddedHall) -> None:
-    client = HallClient(hall.url, timeout=2, terminal_id=TERMINAL)
-    assert client.health()
     hall.stop()
     assert client.health() is False
     with pytest.raises(HallError) as exc:
-        client.submit(make_application(), make_pages())
-    assert exc.value.code == "hall.unreachable"
-    with pytest.raises(HallError) as exc:
-        client.progress("T0001-20240501-0001-K", ID_NUMBER[-6:])
+        client.progress(RECEIPT, ID_NUMBER[-6:])
     assert exc.value.code == "hall.unreachable"
     assert ID_NUMBER[-6:] not in str(exc.value)
 
@@ -333,13 +396,13 @@ def stub() -> Iterator[ThreadingHTTPServer]:
 
 def _stub_client(stub: ThreadingHTTPServer) -> HallClient:
     host, port = stub.server_address[:2]
-    return HallClient(f"http://{host}:{port}/", timeout=2, terminal_id=TERMINAL)
+    return HallClient(f"http://{host}:{port}/", KEY, TERMINAL, timeout=2)
 
 
 def test_5xx_is_a_server_error(stub: ThreadingHTTPServer) -> None:
     client = _stub_client(stub)
     with pytest.raises(HallError) as exc:
-        client.submit(make_application(), make_pages(), session_id="S-42")
+        client.progress(RECEIPT, "12345X", session_id="S-42")
     assert exc.value.code == "hall.server_error"
     assert exc.value.params["status"] == 500
     headers = stub.seen_headers[-1]  # type: ignore[attr-defined]
@@ -348,22 +411,20 @@ def test_5xx_is_a_server_error(stub: ThreadingHTTPServer) -> None:
     assert client.health() is False
 
 
-def test_session_header_defaults_to_the_application_and_is_omitted_when_empty(
-    stub: ThreadingHTTPServer,
-) -> None:
+def test_session_header_comes_from_the_rating_and_is_omitted_when_empty(stub: ThreadingHTTPServer) -> None:
     client = _stub_client(stub)
     with pytest.raises(HallError):
-        client.submit(make_application(), make_pages())
+        client.rate({"session_id": "S-1", "level": 5})
     assert stub.seen_headers[-1]["X-Session-Id"] == "S-1"  # type: ignore[attr-defined]
     with pytest.raises(HallError):
-        client.application("T0001-20240501-0001-K")
+        client.appointment("YY20261124000001")
     assert "X-Session-Id" not in stub.seen_headers[-1]  # type: ignore[attr-defined]
 
 
 def test_an_answer_that_is_not_json_is_a_server_error(stub: ThreadingHTTPServer) -> None:
     stub.reply = (200, b"<html>captive portal</html>")  # type: ignore[attr-defined]
     with pytest.raises(HallError) as exc:
-        _stub_client(stub).progress("T0001-20240501-0001-K", "12345X")
+        _stub_client(stub).progress(RECEIPT, "12345X")
     assert exc.value.code == "hall.server_error"
 
 
@@ -375,31 +436,19 @@ def test_a_4xx_from_something_else_is_rejected_without_a_server_code(stub: Threa
     assert exc.value.params == {"status": 403, "server_code": None}
 
 
-def test_documents_dir_holds_no_leftover_temporary_files(client: HallClient, tmp_path: Path) -> None:
-    client.submit(make_application(), make_pages())
-    with pytest.raises(HallError):
-        client.submit(make_application(), make_pages(seed="other"))  # conflict: staged files dropped
-    with pytest.raises(HallError):
-        client.submit(make_application("T0001-20240501-0002-K"), [*make_pages()[:2], ("hukou_book", 1, b"")])
+def test_documents_dir_holds_no_leftover_temporary_files(hall: EmbeddedHall, tmp_path: Path) -> None:
+    submit(hall, make_application(), make_pages())
+    with pytest.raises(Refused):
+        submit(hall, make_application(), make_pages(seed="other"))  # conflict
+    with pytest.raises(Refused):
+        submit(hall, make_application("T0001-20240501-0002-K"), [*make_pages()[:2], ("hukou_book", 1, b"")])
+    wrong = fake_jpeg("wrong")
+    named = hashlib.sha256(fake_jpeg("named")).hexdigest()
+    headers = {"Content-Range": f"bytes 0-{len(wrong) - 1}/{len(wrong)}"}
+    mismatch = signed(hall.url, "PUT", f"/v1/blobs/{named}", KEY, TERMINAL, wrong, headers)
+    assert error(mismatch) == (422, "hall.blob.hash")
     assert os.listdir(tmp_path / "documents" / "tmp") == []
-
-
-def test_appointments_are_looked_up_by_code_and_carried_by_the_application(
-    client: HallClient, hall: EmbeddedHall
-) -> None:
-    appointment = {"code": "YY20261124000001", "kind": "appointment", "item_id": "hukou.transfer", "slot": ""}
-    url = client.base_url + "/v1/appointments"
-    assert requests.post(url, json=appointment, timeout=5).status_code == 201
-    assert requests.post(url, json=appointment, timeout=5).status_code == 200  # a retry
-    changed = {**appointment, "item_id": "other"}
-    assert requests.post(url, json=changed, timeout=5).status_code == 409
-    assert requests.post(url, json={**appointment, "code": "bad code"}, timeout=5).status_code == 400
-    assert client.appointment("YY20261124000001") == appointment
-    with pytest.raises(HallError) as caught:
-        client.appointment("YY20261124000002")
-    assert caught.value.code == "hall.not_found"
-    client.submit(make_application(appointment="YY20261124000001"), make_pages())
-    assert client.application("T0001-20240501-0001-K")["appointment"] == "YY20261124000001"
+    assert os.listdir(tmp_path / "documents" / "staging") == []
 
 
 def test_an_older_database_gains_the_new_nullable_columns(tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from kiosk.core.signing import signed_headers
+from tests.support.staff import STAFF_AUTH
 from tests.support.terminal_keys import TERMINAL_KEYS
 
 TERMINAL_ID = "TEST0001"
@@ -42,6 +43,11 @@ SIGNED = {
     "POST /v1/applications/{receipt_no}/commit",
     "PUT /v1/blobs/{sha256}",
     "HEAD /v1/blobs/{sha256}",
+    "GET /v1/progress",
+    "POST /v1/ratings",
+    "GET /v1/appointments/{code}",
+    "GET /v1/catalogue",
+    "POST /v1/terminals/{terminal_id}/heartbeat",
 }
 MAX_EXAMPLES = 60  # per operation: both databases in well under a minute
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -69,9 +75,11 @@ def _seed(url: str) -> dict[str, list[Any]]:
     committed, still_open = f"{TERMINAL_ID}-20260101-00011", f"{TERMINAL_ID}-20260101-00029"
     pages = {committed: b"page one", still_open: b"a page never sent"}
 
-    def send(method: str, path: str, body: bytes, **headers: str) -> None:
+    def send(method: str, path: str, body: bytes, **headers: str) -> requests.Response:
         headers.update(signed_headers(key, TERMINAL_ID, method, path, body))
-        requests.request(method, url + path, data=body, headers=headers, timeout=10).raise_for_status()
+        response = requests.request(method, url + path, data=body, headers=headers, timeout=10)
+        response.raise_for_status()
+        return response
 
     for receipt_no, page in pages.items():
         application = {
@@ -98,7 +106,8 @@ def _seed(url: str) -> dict[str, list[Any]]:
     )
     send("POST", f"/v1/applications/{committed}/commit", b"")
     appointment = {"code": "APPT2026", "kind": "appointment", "item_id": "item-1", "slot": "2026-01-02T10:00:00+08:00"}
-    requests.post(f"{url}/v1/appointments", json=appointment, timeout=10).raise_for_status()
+    requests.post(f"{url}/v1/appointments", json=appointment, auth=STAFF_AUTH, timeout=10).raise_for_status()
+    etag = send("GET", "/v1/catalogue", b"").headers["ETag"]
     return {
         "receipt_no": [committed, still_open],
         "id_tail": ["01123X"],
@@ -106,6 +115,8 @@ def _seed(url: str) -> dict[str, list[Any]]:
         "page": [1],
         "code": [appointment["code"]],
         "sha256": [hashlib.sha256(page).hexdigest()],
+        "terminal_id": [TERMINAL_ID],
+        "etag": [etag],
     }
 
 
@@ -113,8 +124,8 @@ def _seed(url: str) -> dict[str, list[Any]]:
 def _cases(draw: st.DrawFn, operation: APIOperation, known: dict[str, list[Any]]) -> Case:
     """Invalid inputs as generated; valid ones made consistent where the document cannot say how, so that they
     get past the first check to the store: lookups sometimes by a seeded record's values, a manifest names the
-    receipt number of its path and the signing terminal, a blob is named by a SHA-256 and a chunk's
-    Content-Range fits its body."""
+    receipt number of its path and the signing terminal, as a rating does, a blob is named by a SHA-256 and a
+    chunk's Content-Range fits its body, and a catalogue request now and then names the current version (304)."""
     if draw(st.booleans()):
         return draw(operation.as_strategy(GenerationMode.NEGATIVE))
     case = draw(operation.as_strategy(GenerationMode.POSITIVE))
@@ -126,6 +137,10 @@ def _cases(draw: st.DrawFn, operation: APIOperation, known: dict[str, list[Any]]
         application = case.body["application"]
         case.path_parameters["receipt_no"] = application["receipt_no"]
         application["terminal_id"] = TERMINAL_ID
+    elif operation.label == "POST /v1/ratings":
+        case.body["terminal_id"] = TERMINAL_ID
+    elif operation.label == "GET /v1/catalogue" and draw(st.booleans()):
+        case.headers = {**(case.headers or {}), "If-None-Match": known["etag"][0]}
     elif operation.label == "PUT /v1/blobs/{sha256}":
         body = case.body.data  # schemathesis wraps generated binary bodies
         case.headers["Content-Range"] = f"bytes 0-{len(body) - 1}/{len(body)}" if body else "bytes 0-0/1"
@@ -136,12 +151,23 @@ def _cases(draw: st.DrawFn, operation: APIOperation, known: dict[str, list[Any]]
     return case
 
 
+def _credentials(operation: APIOperation) -> requests.auth.AuthBase | tuple[str, str] | None:
+    """What the operation's caller proves itself with: a terminal's signature, a staff account (the document's
+    `security` asks for it: docs/submission-protocol.md, "Staff access"), or nothing."""
+    if operation.label in SIGNED:
+        return TerminalSignature()
+    if operation.definition.raw.get("security"):
+        return STAFF_AUTH
+    return None
+
+
 def _operation_test(operation: APIOperation, known: dict[str, list[Any]]) -> Callable[[], None]:
-    # Signed operations go out unsigned now and then too: their 401 is part of the contract.
+    # Signed and staff operations go out without their credentials now and then too (staff ones then with the
+    # random Basic credentials schemathesis makes from the document): their 401 is part of the contract.
     @given(case=_cases(operation, known), signed=st.sampled_from((True, True, True, False)))
     @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
     def run(case: Case, signed: bool) -> None:
-        auth = TerminalSignature() if signed and operation.label in SIGNED else None
+        auth = _credentials(operation) if signed else None
         case.call_and_validate(checks=CHECKS, auth=auth)
 
     return run

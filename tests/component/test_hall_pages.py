@@ -19,8 +19,8 @@ from PIL import Image
 from hall.pages import BAD_NUMBER, BAD_TAIL, NOT_FOUND
 from hall.server import EmbeddedHall
 from hall.store import applications, events, make_engine
-from kiosk.core.hall_client import HallClient
-from tests.component.test_hall import ID_NUMBER, NAME, TERMINAL, make_application, make_pages
+from tests.component.test_hall import ID_NUMBER, KEY, NAME, TERMINAL, make_application, make_pages
+from tests.support.hall_put import put_application, signed
 
 RECEIPT = "DEMO0001-20261123-0001D"
 UNKNOWN = "DEMO0001-20261123-0002B"  # same length, so the two not-found pages compare byte for byte
@@ -38,15 +38,14 @@ def db_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 def hall(db_url: str, tmp_path: Path) -> Iterator[EmbeddedHall]:
-    server = EmbeddedHall(db_url, tmp_path / "documents")
+    server = EmbeddedHall(db_url, tmp_path / "documents", terminal_keys={TERMINAL: KEY})
     server.start()
     yield server
     server.stop()
 
 
 def submit(hall: EmbeddedHall, receipt_no: str = RECEIPT, **changes: Any) -> None:
-    with HallClient(hall.url, timeout=5, terminal_id=TERMINAL) as client:
-        client.submit(make_application(receipt_no, **changes), make_pages())
+    put_application(hall.url, make_application(receipt_no, **changes), make_pages(), KEY)
 
 
 def page(hall: EmbeddedHall, receipt_no: str = RECEIPT) -> requests.Response:
@@ -245,7 +244,7 @@ def test_malformed_tail_asks_again(hall: EmbeddedHall, data: dict[str, str]) -> 
 
 def test_the_json_api_is_unchanged(hall: EmbeddedHall) -> None:
     submit(hall)
-    response = requests.get(f"{hall.url}/v1/progress", params={"receipt_no": RECEIPT, "id_tail": TAIL}, timeout=5)
+    response = signed(hall.url, "GET", f"/v1/progress?receipt_no={RECEIPT}&id_tail={TAIL}", KEY, TERMINAL)
     assert response.status_code == 200
     assert response.json()["item_name"] == "户口迁移"
     missing = requests.get(f"{hall.url}/progress/", timeout=5)

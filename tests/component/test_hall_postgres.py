@@ -6,6 +6,7 @@ PostgreSQL's concurrency: a transaction that waits for another rather than a fil
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -24,6 +25,8 @@ from hall.server import EmbeddedHall
 from kiosk.core.signing import signed_headers
 from tests.component.test_hall import make_application, make_pages
 from tests.component.test_hall_v2 import KEY, KEYS, RECEIPT, TERMINAL, blobs, manifest
+from tests.support.hall_put import manifest_body, put_application, signed
+from tests.support.staff import STAFF_USERS, staff_get
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,13 +37,6 @@ def pg_url(postgres_server: Any) -> Iterator[str]:
     url = postgres_server.create_schema()
     yield url
     postgres_server.drop(url)
-
-
-def post_application(url: str, application: dict[str, Any]) -> requests.Response:
-    files = [("pages", (f"{m}/{p}.jpg", data, "image/jpeg")) for m, p, data in make_pages()]
-    return requests.post(
-        f"{url}/v1/applications", data={"application": json.dumps(application)}, files=files, timeout=30
-    )
 
 
 def all_at_once(*calls: Any) -> list[Any]:
@@ -61,15 +57,16 @@ def all_at_once(*calls: Any) -> list[Any]:
 
 
 def test_concurrent_creates_of_one_receipt_number_store_one_application(pg_url: str, tmp_path: Path) -> None:
-    with EmbeddedHall(pg_url, tmp_path / "documents") as hall:
+    with EmbeddedHall(pg_url, tmp_path / "documents", terminal_keys=KEYS, staff_users=STAFF_USERS) as hall:
         for n in range(5):  # several rounds: the two requests must really meet in the database
             application = make_application(f"T0001-20240501-000{n}-K")
-            answers = all_at_once(
-                lambda a=application: post_application(hall.url, a), lambda a=application: post_application(hall.url, a)
-            )
+            target, body = f"/v1/applications/{application['receipt_no']}", manifest_body(application, make_pages())
+            create = functools.partial(signed, hall.url, "PUT", target, KEY, TERMINAL, body)  # a new nonce each
+            answers = all_at_once(create, create)
             assert sorted(a.status_code for a in answers) == [200, 201], [a.text for a in answers]
-            assert answers[0].json()["received_at"] == answers[1].json()["received_at"]
-        listing = requests.get(f"{hall.url}/v1/applications", params={"limit": 50}, timeout=10).json()
+            assert answers[0].json() == answers[1].json()
+            put_application(hall.url, application, make_pages(), KEY)  # the parts, and commit
+        listing = staff_get(hall.url, "/v1/applications", params={"limit": 50}).json()
         assert listing["total"] == 5
         assert sorted(item["receipt_no"] for item in listing["items"]) == [f"T0001-20240501-000{n}-K" for n in range(5)]
         assert all(len(item["documents"]) == 3 for item in listing["items"])
@@ -110,6 +107,7 @@ def _free_port() -> int:
 def test_kiosk_hall_runs_on_a_postgresql_url(pg_url: str, tmp_path: Path) -> None:
     port = _free_port()
     command = [sys.executable, "main.py", "hall", "--port", str(port), "--data", str(tmp_path), "--db", pg_url]
+    command += ["--terminal-key", f"{TERMINAL}={KEY.hex()}"]
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=dict(os.environ))
     try:
         deadline = time.monotonic() + 30
@@ -123,7 +121,9 @@ def test_kiosk_hall_runs_on_a_postgresql_url(pg_url: str, tmp_path: Path) -> Non
                 time.sleep(0.1)
         assert answer.status_code == 200
         assert answer.json()["status"] == "ok"
-        assert post_application(f"http://127.0.0.1:{port}", make_application()).status_code == 201
+        assert (
+            put_application(f"http://127.0.0.1:{port}", make_application(), make_pages(), KEY)["state"] == "committed"
+        )
     finally:
         proc.terminate()
         try:
@@ -133,5 +133,5 @@ def test_kiosk_hall_runs_on_a_postgresql_url(pg_url: str, tmp_path: Path) -> Non
             proc.wait()
     # What it stored is in PostgreSQL, not in a SQLite file under --data.
     assert not (tmp_path / "hall.db").exists()
-    with EmbeddedHall(pg_url, tmp_path / "documents") as hall:
-        assert requests.get(f"{hall.url}/v1/applications", timeout=10).json()["total"] == 1
+    with EmbeddedHall(pg_url, tmp_path / "documents", staff_users=STAFF_USERS) as hall:
+        assert staff_get(hall.url, "/v1/applications").json()["total"] == 1

@@ -17,6 +17,7 @@ import requests
 from hall.server import EmbeddedHall
 from kiosk.core.signing import MAX_SKEW_S, signed_headers
 from tests.component.test_hall import ID_NUMBER, TERMINAL, make_application
+from tests.support.staff import STAFF_USERS, application, staff_get
 
 KEY = bytes(range(32))
 OTHER = "T0002"
@@ -28,7 +29,9 @@ NAMES = ["id_card/1.jpg", "id_card/2.jpg", "hukou_book/1.jpg"]
 
 
 def start_hall(tmp_path: Path) -> EmbeddedHall:
-    hall = EmbeddedHall(f"sqlite:///{tmp_path}/hall.db", tmp_path / "documents", terminal_keys=KEYS)
+    hall = EmbeddedHall(
+        f"sqlite:///{tmp_path}/hall.db", tmp_path / "documents", terminal_keys=KEYS, staff_users=STAFF_USERS
+    )
     hall.start()
     return hall
 
@@ -102,7 +105,7 @@ def error(response: requests.Response) -> dict[str, Any]:
 
 
 def listing(hall: EmbeddedHall) -> dict[str, Any]:
-    return dict(requests.get(hall.url + "/v1/applications", timeout=5).json())
+    return dict(staff_get(hall.url, "/v1/applications").json())
 
 
 def stored_files(tmp_path: Path) -> list[Path]:
@@ -140,16 +143,14 @@ def test_create_upload_commit_then_listed_with_identical_documents(hall: Embedde
         key: (sha(data), len(data)) for key, data in expected.items()
     }
     for (material_id, page), data in expected.items():
-        got = requests.get(f"{hall.url}/v1/applications/{RECEIPT}/documents/{material_id}/{page}", timeout=5)
+        got = staff_get(hall.url, f"/v1/applications/{RECEIPT}/documents/{material_id}/{page}")
         assert got.status_code == 200
         assert sha(got.content) == sha(data)
         assert got.headers["content-type"] == "image/jpeg"
-    record = requests.get(f"{hall.url}/v1/applications/{RECEIPT}", timeout=5).json()
+    record = application(hall.url, RECEIPT)
     assert [e["state"] for e in record["timeline"]] == ["received"]
     assert record["applicant"]["id_number"] == ID_NUMBER
-    progress = requests.get(
-        f"{hall.url}/v1/progress", params={"receipt_no": RECEIPT, "id_tail": ID_NUMBER[-6:]}, timeout=5
-    )
+    progress = send(hall, "GET", f"/v1/progress?receipt_no={RECEIPT}&id_tail={ID_NUMBER[-6:]}")
     assert progress.json()["state"] == "received"
     assert os.listdir(tmp_path / "documents" / "tmp") == []
     assert os.listdir(tmp_path / "documents" / "staging") == []
@@ -164,7 +165,7 @@ def test_a_pdf_part_is_page_zero(hall: EmbeddedHall) -> None:
     for data in [*parts, pdf]:
         upload(hall, data)
     assert commit(hall).json()["documents"][-1] == {"name": "id_card/document.pdf", "sha256": sha(pdf), "size": 1009}
-    got = requests.get(f"{hall.url}/v1/applications/{RECEIPT}/documents/id_card/0", timeout=5)
+    got = staff_get(hall.url, f"/v1/applications/{RECEIPT}/documents/id_card/0")
     assert (got.content, got.headers["content-type"]) == (pdf, "application/pdf")
 
 
@@ -265,7 +266,7 @@ def test_create_is_idempotent_and_a_different_manifest_conflicts(hall: EmbeddedH
         "received": {sha(p): len(p) for p in parts},
     }
     assert listing(hall)["total"] == 1
-    record = requests.get(f"{hall.url}/v1/applications/{RECEIPT}", timeout=5).json()
+    record = application(hall.url, RECEIPT)
     assert len(record["documents"]) == 3
     assert len(record["timeline"]) == 1
 
@@ -276,11 +277,9 @@ def test_an_open_application_is_invisible(hall: EmbeddedHall) -> None:
     for data in parts:
         upload(hall, data)
     assert listing(hall) == {"items": [], "total": 0, "limit": 50, "offset": 0}
-    progress = requests.get(
-        f"{hall.url}/v1/progress", params={"receipt_no": RECEIPT, "id_tail": ID_NUMBER[-6:]}, timeout=5
-    )
+    progress = send(hall, "GET", f"/v1/progress?receipt_no={RECEIPT}&id_tail={ID_NUMBER[-6:]}")
     assert progress.status_code == 404
-    assert requests.get(f"{hall.url}/v1/applications/{RECEIPT}", timeout=5).status_code == 404
+    assert staff_get(hall.url, f"/v1/applications/{RECEIPT}").status_code == 404
     page = requests.post(f"{hall.url}/progress/{RECEIPT}", data={"id_tail": ID_NUMBER[-6:]}, timeout=5)
     assert page.status_code == 404
 
@@ -319,7 +318,7 @@ def test_a_restart_keeps_keys_and_half_uploaded_blobs(tmp_path: Path) -> None:
         put_chunk(hall, parts[0], 0, CHUNK - 1)
     finally:
         hall.stop()
-    # Restarted without keys in its configuration: the database still has them.
+    # Restarted without keys or staff accounts in its configuration: the database still has them.
     hall = EmbeddedHall(f"sqlite:///{tmp_path}/hall.db", tmp_path / "documents")
     hall.start()
     try:

@@ -17,7 +17,6 @@ import json
 import os
 import random
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -27,14 +26,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from hall.server import EmbeddedHall
 from kiosk.peripherals.demo_identities import DEMO_CITIZENS
 from tests.conftest import ROOT
 from tests.support.fault_proxy import FaultProxy
+from tests.support.net import free_port
 from tests.support.reset_proxy import ResetProxy
+from tests.support.staff import STAFF_USERS, document, staff_get
 from tests.support.terminal_keys import TERMINAL_KEYS, write_key_file
+from tests.support.v2_hall import Fault, V2Hall
 
 TERMINAL = "TEST0001"
 # Until kiosk.cli wires demo-submit in, run its parser through this stand-in for main.py.
@@ -52,6 +53,7 @@ class Terminal:
 
     def __init__(self, root: Path, data_dir: Path | None = None, timeout_s: float = 2.0) -> None:
         self.data_dir = data_dir or root / "kiosk-data"
+        self.clock_offset = ""  # e.g. "+2h": the terminal's clock that far off the real one
         self.record = root / "record.jsonl"  # outside the data folder: the scan covers only the terminal's files
         self.config = root / "kiosk.toml"
         self.config.write_text(
@@ -75,7 +77,9 @@ min_free_mb = 10
         write_key_file(self.data_dir / "keys" / "hall-signing.key", TERMINAL)
 
     def argv(self, hall_url: str, count: int, seed: int = 0, give_up_s: float = 30.0) -> list[str]:
+        # `faketime` (libfaketime) sets this process's clock off the hall's, when a test asks for it
         return [
+            *(["faketime", "-f", self.clock_offset] if self.clock_offset else []),
             sys.executable,
             "main.py",
             "demo-submit",
@@ -129,15 +133,13 @@ def finish(out: str, err: str) -> dict[str, Any]:
     return lines[-1]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def start_hall(root: Path, port: int = 0) -> EmbeddedHall:
     hall = EmbeddedHall(
-        f"sqlite:///{root / 'hall.db'}", root / "hall-documents", port=port, terminal_keys=TERMINAL_KEYS
+        f"sqlite:///{root / 'hall.db'}",
+        root / "hall-documents",
+        port=port,
+        terminal_keys=TERMINAL_KEYS,
+        staff_users=STAFF_USERS,
     )
     hall.start()
     return hall
@@ -153,7 +155,7 @@ def hall(tmp_path: Path) -> Iterator[EmbeddedHall]:
 def check_delivered(terminal: Terminal, hall_url: str) -> None:
     rows, records = terminal.outbox_rows(), terminal.records()
     assert rows == dict.fromkeys(rows, "done")
-    listing = requests.get(f"{hall_url}/v1/applications", params={"limit": 200}, timeout=10).json()
+    listing = staff_get(hall_url, "/v1/applications", params={"limit": 200}).json()
     at_hall = [item["receipt_no"] for item in listing["items"]]
     assert len(at_hall) == len(set(at_hall)) == listing["total"]  # exactly once
     # A record without an outbox row: killed between generating and enqueueing; it must not be at the hall.
@@ -163,10 +165,7 @@ def check_delivered(terminal: Terminal, hall_url: str) -> None:
         parts = {f"{d['material_id']}/{d['page']}.jpg": d["sha256"] for d in item["documents"]}
         assert parts == records[item["receipt_no"]]
         for doc in item["documents"]:
-            body = requests.get(
-                f"{hall_url}/v1/applications/{item['receipt_no']}/documents/{doc['material_id']}/{doc['page']}",
-                timeout=10,
-            ).content
+            body = document(hall_url, item["receipt_no"], doc["material_id"], doc["page"])
             assert hashlib.sha256(body).hexdigest() == doc["sha256"]
     check_no_personal_data(terminal.data_dir)
 
@@ -295,8 +294,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 
 def fill(directory: Path, leave: int) -> Path:
-    """Write a file until only `leave` bytes are free. Not to 0: then the outbox's SQLite cannot even
-    open (disk I/O error on its WAL index), which is the outbox's own limit, not this scenario."""
+    """Write a file until only `leave` bytes are free."""
     filler = directory / "filler"
     with open(filler, "wb") as fh:
         while (free := os.statvfs(directory).f_bavail * os.statvfs(directory).f_frsize - leave) > 0:
@@ -316,7 +314,60 @@ def test_disk_full_refuses_new_and_keeps_queued(tmp_path: Path, hall: EmbeddedHa
     code, summary = terminal.run(unreachable, 1, give_up_s=1)
     assert code == 1 and summary["error"] == "storage.full" and summary["queued"] == 0
     os.unlink(filler)
+    # Not a byte left: SQLite cannot even make its WAL files. Still storage.full, nothing lost.
+    filler = fill(small_disk, leave=0)
+    for count in (1, 0):
+        code, summary = terminal.run(unreachable, count, give_up_s=1)
+        assert code == 1 and summary["error"] == "storage.full", summary
+    os.unlink(filler)
     code, summary = terminal.run(hall.url, 0)
     expect_done(summary, terminal)
     assert len(terminal.outbox_rows()) == queued
+    check_delivered(terminal, hall.url)
+
+
+def outbox_tool(terminal: Terminal, *args: str) -> tuple[int, list[dict[str, Any]]]:
+    done = subprocess.run(
+        [sys.executable, "main.py", "outbox", "--config", str(terminal.config), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return done.returncode, [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def test_a_technician_lists_requeues_and_purges_with_kiosk_outbox(tmp_path: Path) -> None:
+    terminal = Terminal(tmp_path)
+    with V2Hall(TERMINAL_KEYS) as hall:
+        hall.inject(Fault("PUT", "/v1/applications/", "status", 409, code="hall.conflict"))
+        code, summary = terminal.run(hall.base_url, 1, give_up_s=5)
+        assert code == 1 and summary["stuck"] == 1
+        (receipt_no,) = terminal.outbox_rows()
+
+        code, rows = outbox_tool(terminal, "list")
+        assert code == 0
+        assert rows[0] | {"age_s": 0} == {
+            "key": receipt_no, "kind": "application", "state": "stuck", "attempts": 1,
+            "last_error": "hall.conflict", "age_s": 0, "next_try_in_s": None,
+        }  # fmt: skip
+        assert rows[-1]["stats"]["stuck"] == 1
+        assert outbox_tool(terminal, "requeue", "NO-SUCH-NUMBER") == (1, [{"key": "NO-SUCH-NUMBER", "requeued": False}])
+        assert outbox_tool(terminal, "requeue", receipt_no) == (0, [{"key": receipt_no, "requeued": True}])
+
+        code, summary = terminal.run(hall.base_url, 0)
+        assert code == 0 and summary["delivered"] == 1 and terminal.outbox_rows() == {receipt_no: "done"}
+        assert set(hall.documents(receipt_no)) == set(terminal.records()[receipt_no])
+    assert outbox_tool(terminal, "purge", "--older-than-days", "1") == (0, [{"purged": 0}])
+    assert outbox_tool(terminal, "purge", "--older-than-days", "0") == (0, [{"purged": 1}])
+    assert terminal.outbox_rows() == {}
+
+
+@pytest.mark.parametrize("offset", ["+2h", "-1d"])
+def test_a_terminal_clock_far_off_still_delivers_exactly_once(tmp_path: Path, hall: EmbeddedHall, offset: str) -> None:
+    terminal = Terminal(tmp_path)
+    terminal.clock_offset = offset
+    code, summary = terminal.run(hall.url, 3)
+    assert code == 0 and summary["queued"] == 3
+    expect_done(summary, terminal)
     check_delivered(terminal, hall.url)

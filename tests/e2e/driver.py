@@ -299,6 +299,8 @@ async def journey(d: Driver) -> dict[str, Any]:
     await d.wait_for(lambda: query.ids.print_status.text == d.app.t("query.printed"), "query result printed")
     await d.tap_id("back_button")
     await d.on("home")
+    # The rating went through the outbox: the uploader has passed it on by now.
+    await d.wait_for(lambda: d.app.kiosk.outbox.stats()["ratings"] == 0, "rating delivered", 20)
     return {
         "take_card": take_card,
         "progress": progress,
@@ -395,6 +397,8 @@ async def faults(d: Driver) -> dict[str, Any]:
     progress_value = submitting.ids.progress.value
     receipt = await d.on("receipt", timeout=40)
     pending = receipt.ids.pending_upload.text  # kept on the terminal, 待上传: the citizen is not held up
+    indicator = d.screen("home").ids.header.ids.offline_indicator  # what the next citizen sees
+    offline_shown = indicator.text if d.app.hall_offline else ""
     await d.wait_for(lambda: receipt.ids.print_status.text not in ("", d.app.t("receipt.printing")), "print outcome")
     await d.shot("receipt-offline-paper-out")
     print_status = receipt.ids.print_status.text
@@ -404,7 +408,9 @@ async def faults(d: Driver) -> dict[str, Any]:
     await d.wait_for(lambda: receipt.ids.print_status.text == d.app.t("receipt.printed"), "printed after refill", 15)
     # Meanwhile the uploader keeps trying, and the hall gets it.
     await d.wait_for(lambda: d.app.kiosk.outbox.depth() == 0, "outbox drained", 60)
+    await d.wait_for(lambda: not d.app.hall_offline and indicator.text == "", "offline indicator gone", 10)
     return {
+        "offline_shown": offline_shown,
         "camera_unplugged": camera_unplugged,
         "card_removed": card_removed,
         "progress_value": progress_value,

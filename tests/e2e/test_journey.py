@@ -19,6 +19,7 @@ from kiosk.wiring import DEMO_APPOINTMENT
 from tests.conftest import ROOT, env_with_display
 from tests.support.fault_proxy import FaultProxy
 from tests.support.pcsc_fixtures import CITIZEN_SLOT
+from tests.support.staff import STAFF_AUTH, application, document, staff_get
 from tests.support.terminal_keys import write_key_file
 
 pytestmark = pytest.mark.e2e
@@ -104,16 +105,14 @@ def check_journey(result: dict, hall_server, data_dir: Path, test_output: Path) 
 
     # The hall has the application with every page, byte for byte.
     receipt_no = result["receipt_no"]
-    app = requests.get(f"{hall_server.url}/v1/applications/{receipt_no}", timeout=10).json()
+    app = application(hall_server.url, receipt_no)
     assert app["item_id"] == result["item_id"]
     assert app["applicant"]["id_number"] == secrets[1]
     assert app["form"]["mobile"] == "13812345678"
     assert app["form"]["arrival_date"] == "2024-02-29"
     got, pdfs = {}, set()
     for doc in app["documents"]:
-        body = requests.get(
-            f"{hall_server.url}/v1/applications/{receipt_no}/documents/{doc['material_id']}/{doc['page']}", timeout=10
-        ).content
+        body = document(hall_server.url, receipt_no, doc["material_id"], doc["page"])
         assert hashlib.sha256(body).hexdigest() == doc["sha256"]
         if doc["page"] == 0:  # the material's PDF
             assert body[:5] == b"%PDF-" and doc["content_type"] == "application/pdf"
@@ -150,7 +149,7 @@ def check_journey(result: dict, hall_server, data_dir: Path, test_output: Path) 
     assert json.loads(result_paper.with_suffix(".json").read_text(encoding="utf-8"))["barcodes"] == [receipt_no]
 
     # The rating arrived.
-    ratings = requests.get(f"{hall_server.url}/v1/ratings", params={"receipt_no": receipt_no}, timeout=10).json()
+    ratings = staff_get(hall_server.url, "/v1/ratings", params={"receipt_no": receipt_no}).json()
     assert [(r["level"], r["reasons"]) for r in ratings["items"]] == [(5, ["fast"])]
 
     # Nothing personal is left in the app, and nothing unmasked on the kiosk's disk.
@@ -205,12 +204,13 @@ def test_hall_500_and_slow_gives_an_offline_receipt_then_arrives_once_and_printe
     assert result["progress_value"] > 0  # the progress indicator was moving
     # The hall failed and then stalled: the citizen got the receipt anyway, marked 待上传.
     assert result["pending_upload"].startswith("网络暂时中断")
+    assert result["offline_shown"].startswith("网络未连接")  # and the header said so until it was sent
     creates = [
         status for method, path, status in proxy.seen if method == "PUT" and path.startswith("/v1/applications/")
     ]
     assert 500 in creates and 201 in creates  # the 500 came back last: it was also the held one
     # The uploader went on by itself: the hall has the application exactly once, with every page.
-    listing = requests.get(f"{hall_server.url}/v1/applications", timeout=10).json()
+    listing = staff_get(hall_server.url, "/v1/applications").json()
     assert [a["receipt_no"] for a in listing["items"]] == [result["receipt_no"]]
     (application,) = listing["items"]
     assert len(application["documents"]) >= 3  # the ID card's pages and its PDF
@@ -231,7 +231,8 @@ def test_hall_500_and_slow_gives_an_offline_receipt_then_arrives_once_and_printe
 
 
 def test_large_text_english_help_query_and_an_appointment_code(hall_server, xvfb_display, test_output, tmp_path):
-    requests.post(f"{hall_server.url}/v1/appointments", json=DEMO_APPOINTMENT, timeout=10)  # the hall booked it
+    booked = requests.post(f"{hall_server.url}/v1/appointments", json=DEMO_APPOINTMENT, auth=STAFF_AUTH, timeout=10)
+    booked.raise_for_status()  # the hall's booking system made it
     config = write_config(tmp_path / "kiosk.toml", hall_server.url, tmp_path / "kiosk-data")
     result = run_scenario("accessibility", config, test_output, xvfb_display)
     assert result["size_large"] == pytest.approx(result["size_before"] * 1.3)

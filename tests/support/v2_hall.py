@@ -104,6 +104,7 @@ class _State:
     partial: dict[str, bytearray] = field(default_factory=dict)
     complete: dict[str, bytes] = field(default_factory=dict)
     nonces: dict[tuple[str, str], float] = field(default_factory=dict)
+    ratings: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # by (terminal, session)
 
 
 class _Answer(Exception):
@@ -254,6 +255,10 @@ class V2Hall:
             return self._create(match[1], body)
         if method == "POST" and (match := COMMIT_PATH.match(path)):
             return self._commit(match[1])
+        if method == "POST" and path == "/v1/ratings":
+            rating = json.loads(body)
+            self.state.ratings.setdefault((headers.get("X-Terminal-Id"), rating["session_id"]), rating)
+            return _Answer(201, {"id": len(self.state.ratings), "received_at": "2026-11-24T00:00:00Z"})
         if match := BLOB_PATH.match(path):
             if method == "HEAD":
                 return self._head_blob(match[1])

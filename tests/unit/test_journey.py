@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,7 +26,6 @@ from kiosk.core.code_kinds import CodeKind
 from kiosk.core.devices import CodeRead, DeviceEvent, Frame
 from kiosk.core.errors import CatalogueError, HallError, KioskError, SessionError
 from kiosk.core.hall_client import HallClient
-from kiosk.core.hall_v2 import SignedHall
 from kiosk.core.journey import Journey, Submission, Terminal
 from kiosk.core.messages import Messages
 from kiosk.core.outbox import Outbox
@@ -38,6 +36,8 @@ from kiosk.core.uploader import Uploader
 from kiosk.peripherals.demo_identities import DEMO_CITIZENS
 from kiosk.peripherals.printer.profile import load_profile
 from kiosk.peripherals.sim_printer import SimulatedPrinter
+from tests.support.net import free_port
+from tests.support.staff import STAFF_AUTH, STAFF_USERS, application, document, staff_get
 from tests.support.terminal_keys import TERMINAL_KEYS
 from tests.unit.test_pdf import embedded_jpegs
 
@@ -109,14 +109,14 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def hall(hall_server: EmbeddedHall) -> Iterator[HallClient]:
-    with HallClient(hall_server.url, timeout=5, terminal_id=TERMINAL_ID) as client:
+    with HallClient(hall_server.url, TERMINAL_KEYS[TERMINAL_ID], TERMINAL_ID, timeout=5) as client:
         yield client
 
 
 @pytest.fixture
 def offline_hall() -> Iterator[HallClient]:
     """A client for a hall that is not there: a loopback port nobody listens on."""
-    with HallClient(f"http://127.0.0.1:{closed_port()}", timeout=1, terminal_id=TERMINAL_ID) as client:
+    with HallClient(f"http://127.0.0.1:{free_port()}", TERMINAL_KEYS[TERMINAL_ID], TERMINAL_ID, timeout=1) as client:
         yield client
 
 
@@ -150,7 +150,7 @@ def make_journey(
     outbox drains to `hall`'s address through a signed client on an uploader thread."""
 
     def make(hall: Any, printer: SimulatedPrinter | None = printer, catalogue: Catalogue = catalogue) -> Journey:
-        signed = SignedHall(hall.base_url, TERMINAL_KEYS[TERMINAL_ID], TERMINAL_ID, timeout=5)
+        signed = HallClient(hall.base_url, TERMINAL_KEYS[TERMINAL_ID], TERMINAL_ID, timeout=5)
         uploader = Uploader(outbox, signed)
         workers.append(threading.Event())
         threading.Thread(target=uploader.run, args=(workers[-1],), daemon=True).start()
@@ -217,13 +217,6 @@ def to_review(journey: Journey, camera: PageMaker) -> list[Frame]:
     journey.to_review()
     journey.give_consent(True)
     return frames
-
-
-def closed_port() -> int:
-    """A loopback port nobody listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until(check: Callable[[], bool], timeout: float) -> bool:
@@ -423,7 +416,7 @@ def test_submit_reaches_the_hall_with_every_page(hall_journey: Journey, camera: 
     receipt_no = journey.session.receipt_no
     assert is_valid(receipt_no)
     assert receipt_no.startswith(f"{TERMINAL_ID}-20240506-0001")
-    record = hall.application(receipt_no)
+    record = application(hall.base_url, receipt_no)
     assert record["receipt_no"] == receipt_no
     assert record["item_id"] == "pension-enrol"
     assert record["terminal_id"] == TERMINAL_ID
@@ -432,13 +425,13 @@ def test_submit_reaches_the_hall_with_every_page(hall_journey: Journey, camera: 
     assert record["applicant"]["id_number"] == "11010519491231002X"
     assert record["form"]["mobile"] == "13800138000"
     assert record["materials"] == [{"id": "id-card", "name": "居民身份证", "pages": 2}]
-    pdf = hall.document(receipt_no, "id-card", 0)  # the material's PDF, holding both pages unchanged
+    pdf = document(hall.base_url, receipt_no, "id-card", 0)  # the material's PDF, holding both pages unchanged
     assert [(d["material_id"], d["page"], d["sha256"]) for d in record["documents"]] == [
         ("id-card", 0, sha256(pdf)),
         ("id-card", 1, sha256(frames[0].jpeg)),
         ("id-card", 2, sha256(frames[1].jpeg)),
     ]
-    assert hall.document(receipt_no, "id-card", 2) == frames[1].jpeg
+    assert document(hall.base_url, receipt_no, "id-card", 2) == frames[1].jpeg
     assert embedded_jpegs(PdfReader(io.BytesIO(pdf))) == [frames[0].jpeg, frames[1].jpeg]
 
 
@@ -459,8 +452,8 @@ def test_submission_is_frozen_when_submit_is_tapped(journey: Journey, camera: Pa
 def test_hall_down_the_application_waits_in_the_outbox_and_arrives_once_when_it_is_back(
     make_journey: Callable[..., Journey], camera: PageMaker, tmp_path: Path, outbox: Outbox
 ) -> None:
-    port = closed_port()
-    with HallClient(f"http://127.0.0.1:{port}", timeout=1, terminal_id=TERMINAL_ID) as down:
+    port = free_port()
+    with HallClient(f"http://127.0.0.1:{port}", TERMINAL_KEYS[TERMINAL_ID], TERMINAL_ID, timeout=1) as down:
         journey = make_journey(down)
         frames = to_review(journey, camera)
         assert journey.submit() is False  # kept, not delivered: the citizen is not held up
@@ -478,14 +471,15 @@ def test_hall_down_the_application_waits_in_the_outbox_and_arrives_once_when_it_
             documents_dir=tmp_path / "documents",
             port=port,
             terminal_keys=TERMINAL_KEYS,
+            staff_users=STAFF_USERS,
         ) as back,
-        HallClient(back.url, timeout=5, terminal_id=TERMINAL_ID) as hall,
+        HallClient(back.url, TERMINAL_KEYS[TERMINAL_ID], TERMINAL_ID, timeout=5) as hall,
     ):
         journey.uploader.wake()
         assert wait_until(lambda: outbox.depth() == 0, timeout=30)
-        record = hall.application(receipt_no)
+        record = application(hall.base_url, receipt_no)
         assert [d["sha256"] for d in record["documents"] if d["page"]] == [sha256(f.jpeg) for f in frames]
-        listing = requests.get(f"{back.url}/v1/applications", timeout=5).json()
+        listing = staff_get(back.url, "/v1/applications").json()
         assert [a["receipt_no"] for a in listing["items"]] == [receipt_no]
 
 
@@ -590,7 +584,7 @@ def test_rate_sends_the_rating_and_starts_a_clean_session(
 
     journey.rate(5, ["办事便捷"], "很快")
 
-    answer = requests.get(f"{hall_server.url}/v1/ratings", params={"receipt_no": receipt_no}, timeout=5)
+    answer = staff_get(hall_server.url, "/v1/ratings", params={"receipt_no": receipt_no})
     assert answer.status_code == 200
     ratings = answer.json()["items"]
     assert len(ratings) == 1
@@ -828,7 +822,7 @@ def test_an_appointment_code_opens_the_booked_service_and_goes_with_the_applicat
 ) -> None:
     journey = hall_journey
     booked = {"code": "YY20240506000007", "kind": "appointment", "item_id": "pension-enrol", "slot": ""}
-    requests.post(f"{hall.base_url}/v1/appointments", json=booked, timeout=5).raise_for_status()
+    requests.post(f"{hall.base_url}/v1/appointments", json=booked, auth=STAFF_AUTH, timeout=5).raise_for_status()
     journey.open_scan()
     found = journey.read_code(code(booked["code"]))
     assert found.kind is CodeKind.APPOINTMENT
@@ -842,7 +836,7 @@ def test_an_appointment_code_opens_the_booked_service_and_goes_with_the_applicat
     journey.to_review()
     journey.give_consent(True)
     journey.submit()
-    record = hall.application(journey.session.receipt_no)
+    record = application(hall.base_url, journey.session.receipt_no)
     assert record["appointment"] == booked["code"]
     # With its pages, each material's PDF reached the hall (page 0).
     assert {(d["material_id"], d["page"], d["content_type"]) for d in record["documents"]} == {

@@ -81,7 +81,7 @@ def test_queued_application_comes_back_whole(box: Outbox, clock: Clock) -> None:
     assert [box.part_bytes(sha) for _, sha, _ in item.parts] == [data for _, data in parts]
     assert box.depth() == 1
     assert box.stats() == {
-        "queued": 1, "retrying": 0, "stuck": 0, "done": 0, "depth": 1, "oldest_queued_age_s": 0.0
+        "queued": 1, "retrying": 0, "stuck": 0, "done": 0, "depth": 1, "oldest_queued_age_s": 0.0, "ratings": 0
     }  # fmt: skip
     clock.now += 30
     assert box.stats()["oldest_queued_age_s"] == 30

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.core.hall_v2 import SignedHall
+from kiosk.core.hall_client import HallClient, HallClock
 from kiosk.core.outbox import Outbox
 from kiosk.core.receipt_number import format_number
 from kiosk.core.sealing import Sealer
 from kiosk.core.uploader import CHUNK_BYTES, Uploader
+from tests.support.net import free_port
 from tests.support.v2_hall import CITIZEN_ID, CITIZEN_NAME, Fault, V2Hall, citizen_application
 
 TERMINAL = "DEMO0001"
@@ -68,8 +69,8 @@ def box(tmp_path: Path, clock: Clock) -> Iterator[Outbox]:
     outbox.close()
 
 
-def client(base_url: str, key: bytes = KEY, skew: float = 0.0) -> SignedHall:
-    return SignedHall(base_url, key, TERMINAL, timeout=TIMEOUT_S, clock=lambda: time.time() + skew)
+def client(base_url: str, key: bytes = KEY, skew: float = 0.0) -> HallClient:
+    return HallClient(base_url, key, TERMINAL, timeout=TIMEOUT_S, clock=HallClock(lambda: time.time() + skew))
 
 
 @pytest.fixture
@@ -200,23 +201,62 @@ def test_offset_conflict_resumes_from_head(hall: V2Hall, box: Outbox, uploader: 
     assert ("HEAD", f"/v1/blobs/{sha}") in [(s.method, s.path) for s in hall.seen]
 
 
-def test_stale_clock_is_retried_and_logged_once(
+def test_a_terminal_clock_far_off_learns_the_halls_and_delivers(
     hall: V2Hall, box: Outbox, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
     parts = enqueue(box, 1)
-    skewed = Uploader(box, client(hall.base_url, skew=-1000), clock=clock, rng=Rng(0.25))
+    skewed_client = client(hall.base_url, skew=-1000)
+    skewed = Uploader(box, skewed_client, clock=clock, rng=Rng(0.25))
     caplog.set_level(logging.INFO)
-    for attempt in (1, 2):
-        assert skewed.drain_once() is None
-        assert state(box, 1)[:3] == ("retrying", attempt, "hall.signature.stale")
-        clock.now += 300
+    assert skewed.drain_once() == receipt(1)
+    assert_delivered(hall, 1, parts)
+    assert 999 <= skewed_client.clock.skew_s <= 1001
+    stale = [s for s in hall.seen if s.status == 401]
+    assert len(stale) == 1  # the first request only; every later one was signed with the hall's time
     skew_lines = [r.getMessage() for r in caplog.records if "clock" in r.getMessage()]
     assert len(skew_lines) == 1
     assert "-1000 s" in skew_lines[0] or "-999 s" in skew_lines[0]  # behind the hall
 
-    fixed = Uploader(box, client(hall.base_url), clock=clock, rng=Rng(0.25))
-    assert fixed.drain_once() == receipt(1)
+    parts = enqueue(box, 2)
+    assert skewed.drain_once() == receipt(2)
+    assert_delivered(hall, 2, parts)
+    assert len([s for s in hall.seen if s.status == 401]) == 1
+
+
+def test_ratings_wait_in_the_outbox_until_the_hall_takes_them(hall: V2Hall, box: Outbox, clock: Clock) -> None:
+    rating = {"receipt_no": None, "item_id": "id-card-renewal", "terminal_id": TERMINAL, "session_id": "s-1",
+              "level": 1, "reasons": ["slow"], "comment": "欧阳建国 等了很久"}  # fmt: skip
+    down = Uploader(box, client(f"http://127.0.0.1:{free_port()}"), clock=clock, rng=Rng(0.5))
+    box.enqueue_rating(rating)
+    box.enqueue_rating({**rating, "level": 5})  # one per session: a second one is ignored
+    assert down.drain_once() is None
+    assert [(w["kind"], w["state"]) for w in box.waiting()] == [("rating", "retrying")]
+    assert box.stats()["ratings"] == 1
+    assert "欧阳建国".encode() not in b"".join(p.read_bytes() for p in box.directory.rglob("*") if p.is_file())
+
+    clock.now += 10
+    up = Uploader(box, client(hall.base_url), clock=clock, rng=Rng(0.5))
+    assert up.drain_once() == "s-1"
+    assert hall.state.ratings == {(TERMINAL, "s-1"): rating}
+    assert box.waiting() == [] and box.stats()["ratings"] == 0
+    assert up.drain_once() is None
+
+
+def test_a_parked_application_is_requeued_by_a_technician(hall: V2Hall, box: Outbox, clock: Clock) -> None:
+    parts = enqueue(box, 1)
+    hall.inject(Fault("PUT", "/v1/applications/", "status", 409, code="hall.conflict"))
+    uploader = Uploader(box, client(hall.base_url), clock=clock, rng=Rng(0.5))
+    assert uploader.drain_once() is None
+    assert state(box, 1)[0] == "stuck"
+    assert uploader.drain_once() is None  # the worker leaves it alone
+    assert box.requeue(receipt(1)) is True
+    assert box.requeue(receipt(1)) is False  # only what is parked
+    assert uploader.drain_once() == receipt(1)
     assert_delivered(hall, 1, parts)
+    assert box.purge(older_than_s=3600) == 0
+    clock.now += 3601
+    assert box.purge(older_than_s=3600) == 1
+    assert box.stats()["done"] == 0
 
 
 def test_conflict_parks_the_application(hall: V2Hall, box: Outbox, uploader: Uploader, clock: Clock) -> None:
