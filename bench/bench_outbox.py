@@ -1,17 +1,18 @@
 """How fast the outbox keeps an application, drains it to a hall, and how many progress queries the hall answers.
 
-    .venv/bin/python bench/bench_outbox.py [--apps 15] [--query-s 5] [--dir DATA_DIR] [--pg URL]
+    .venv/bin/python bench/bench_outbox.py [--apps 15] [--query-s 5] [--dir DATA_DIR] [--pg URL|private]
 
 Enqueue: an application with 3 × ~500 KB JPEG pages (kiosk.technician.demo_submit's pages), sealed
 and fsynced, on the data folder's disk; beside it the baseline of the same bytes written plain with
 fsync. Drain: the real uploader to a loopback EmbeddedHall on SQLite (and PostgreSQL with --pg).
-Progress: GET /v1/progress for the committed applications from 4 threads. Prints, never asserts:
+Progress: signed GET /v1/progress for the committed applications from 4 threads. Prints, never asserts:
 the goal is enqueue p95 ≤ 20 ms.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import statistics
@@ -24,11 +25,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import requests
-
 from hall.server import EmbeddedHall
 from kiosk.core.config import load_config
-from kiosk.core.errors import ConfigError
+from kiosk.core.errors import ConfigError, HallError
 from kiosk.core.hall_client import HallClient
 from kiosk.core.outbox import Outbox
 from kiosk.core.receipt_number import format_number
@@ -98,17 +97,23 @@ def bench_drain(label: str, outbox: Outbox, hall_url: str, megabytes: float) -> 
 
 
 def bench_progress(label: str, hall_url: str, queries: list[dict[str, str]], duration: float) -> None:
+    """Signed progress queries, as terminals send them, from THREADS threads (a client each)."""
     statuses: Counter[int] = Counter()
     lock = threading.Lock()
     deadline = time.monotonic() + duration
 
     def worker(offset: int) -> None:
-        session = requests.Session()
         count: Counter[int] = Counter()
         i = offset
-        while time.monotonic() < deadline:
-            count[session.get(f"{hall_url}/v1/progress", params=queries[i % len(queries)], timeout=10).status_code] += 1
-            i += 1
+        with HallClient(hall_url, KEY, TERMINAL, timeout=10) as hall:
+            while time.monotonic() < deadline:
+                query = queries[i % len(queries)]
+                try:
+                    hall.progress(query["receipt_no"], query["id_tail"])
+                    count[200] += 1
+                except HallError as exc:
+                    count[exc.params.get("status", 0)] += 1
+                i += 1
         with lock:
             statuses.update(count)
 
@@ -152,10 +157,21 @@ def main() -> None:
     p.add_argument("--apps", type=int, default=15, help="applications per backend")
     p.add_argument("--query-s", type=float, default=5.0, help="seconds of progress queries per backend")
     p.add_argument("--dir", type=Path, help="where to write (default: the configured data folder's disk)")
-    p.add_argument("--pg", help="also run the hall on this PostgreSQL URL (an empty database)")
+    p.add_argument(
+        "--pg", help="also run the hall on this PostgreSQL URL (an empty database); 'private': a server of its own"
+    )
     args = p.parse_args()
     base = args.dir or data_disk()
     base.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        if args.pg == "private":  # the tests' own throwaway server (needs Debian's postgresql binaries)
+            from tests.support.postgres import postgres_server
+
+            args.pg = stack.enter_context(postgres_server()).create_database()
+        run_all(args, base)
+
+
+def run_all(args: argparse.Namespace, base: Path) -> None:
     backends = [("SQLite", None)] + ([("PostgreSQL", args.pg)] if args.pg else [])
     for batch, (label, url) in enumerate(backends):
         apps = make_apps(args.apps, batch)

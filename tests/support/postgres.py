@@ -17,11 +17,12 @@ import itertools
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from tests.support.net import free_port
 
 SERVER_USER = "postgres"  # created by Debian's postgresql-common
 SETTINGS = {
@@ -49,12 +50,6 @@ def find_bindir() -> Path:
         if (Path(candidate) / "initdb").is_file() and (Path(candidate) / "pg_ctl").is_file():
             return Path(candidate)
     raise PostgresUnavailable("no PostgreSQL server binaries (install Debian's `postgresql`: scripts/setup.sh test)")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class PostgresServer:
@@ -112,7 +107,7 @@ class PostgresServer:
                 for name, value in SETTINGS.items():
                     conf.write(f"{name} = {value}\n")
             for attempt in range(3):  # a port free a moment ago may be taken by the time the server binds
-                self.port = _free_port()
+                self.port = free_port()
                 try:
                     self._run(
                         self.bindir / "pg_ctl",
