@@ -109,7 +109,7 @@ def bench_progress(label: str, hall_url: str, queries: list[dict[str, str]], dur
             while time.monotonic() < deadline:
                 query = queries[i % len(queries)]
                 try:
-                    hall.progress(query["receipt_no"], query["id_tail"])
+                    hall.progress(query["receipt_no"], id_tail=query["id_tail"])
                     count[200] += 1
                 except HallError as exc:
                     count[exc.params.get("status", 0)] += 1

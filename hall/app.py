@@ -57,10 +57,12 @@ from hall.store import (
     Document,
     IncompleteError,
     Locked,
+    Proof,
     Store,
     TransitionError,
 )
 from kiosk.core.paths import SERVICES_DIR
+from kiosk.core.signing import TOKEN_PATTERN
 
 log = logging.getLogger("hall")
 access_log = logging.getLogger("hall.access")
@@ -727,15 +729,20 @@ def create_app(
     async def progress(
         request: Request,
         receipt_no: Annotated[Text, Query(min_length=1, max_length=40)],
-        id_tail: Annotated[str, Query(pattern=r"^[0-9A-Za-z]{6}$")],
+        id_tail: Annotated[str | None, Query(pattern=r"^[0-9A-Za-z]{6}$")] = None,
+        token: Annotated[str | None, Query(pattern=TOKEN_PATTERN, description="the receipt QR link's `k`")] = None,
     ) -> dict[str, Any]:
+        """By receipt number and either the ID number's last 6 characters or the receipt link's token."""
         terminal_id, _body = await signed_body(request)
-        found = await run_in_threadpool(store.lookup_progress, receipt_no, id_tail, f"terminal:{terminal_id}")
+        if (id_tail is None) == (token is None):
+            raise ApiError(400, "hall.invalid", "give exactly one of id_tail and token")
+        proof = Proof(id_tail=id_tail, token=token)
+        found = await run_in_threadpool(store.lookup_progress, receipt_no, proof, f"terminal:{terminal_id}")
         if isinstance(found, Locked):
             raise _locked_error(found)
         if found is None:
             # One answer for an unknown number and a wrong tail, so the query cannot probe either.
-            raise ApiError(404, "hall.not_found", "no application matches this number and ID tail")
+            raise ApiError(404, "hall.not_found", "no application matches this number and ID tail or token")
         return found
 
     @app.post(

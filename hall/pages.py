@@ -1,7 +1,10 @@
 """The citizen's progress page (办件进度查询): what the QR code on the acceptance receipt opens.
 
-The receipt's QR code holds `<hall>/progress/<receipt_no>`. GET shows a form asking for the last 6
-characters of the ID number; the form POSTs them back to the same URL, so the tail never appears in
+The receipt's QR code holds `<hall>/progress/<receipt_no>?k=<token>`: whoever holds the paper sees
+the answer at once (the terminal made the token with its key, kiosk.core.signing.receipt_token; the
+hall checks it with the same key). Without a token (a number typed in by hand), GET shows a form
+asking for the last 6 characters of the ID number; the form POSTs them back to the same URL, so the
+tail never appears in
 a URL (browser history, a reverse proxy's access log) and the hall's own access log, which writes
 method and path only, never sees it. The answer shows the item, its state and its timeline, never
 anything about the applicant.
@@ -29,7 +32,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
-from hall.store import RECEIPT_PATTERN, Locked, Store
+from hall.store import RECEIPT_PATTERN, Locked, Proof, Store
+from kiosk.core.signing import TOKEN_PATTERN
 
 router = APIRouter()
 
@@ -52,6 +56,7 @@ BAD_TAIL = "请输入身份证号码的最后6位（数字或字母X）。"
 BAD_NUMBER = "受理编号格式不正确。请核对受理凭证上的编号，或重新扫描凭证上的二维码。"
 
 _RECEIPT = re.compile(RECEIPT_PATTERN)
+_TOKEN = re.compile(TOKEN_PATTERN)
 _TAIL = re.compile(r"[0-9A-Za-z]{6}")  # what GET /v1/progress accepts; an ID card's tail is digits or X
 _MAX_FORM_BYTES = 1024  # the form has one short field
 _BEIJING = dt.timezone(dt.timedelta(hours=8))  # China has one time zone and no daylight saving
@@ -209,12 +214,17 @@ async def _read_tail(request: Request) -> str | None:
 
 
 @router.get("/progress/{receipt_no}", response_class=HTMLResponse, include_in_schema=False)
-def progress_page(receipt_no: str) -> HTMLResponse:
-    """The form. Looks nothing up, so it reads the same for any well-formed number."""
+async def progress_page(receipt_no: str, request: Request, k: str | None = None) -> HTMLResponse:
+    """With the receipt QR link's token (`k`), the answer; else the form, which looks nothing up and
+    so reads the same for any well-formed number."""
     normalised = _normalise_receipt(receipt_no)
     if normalised is None:
         return _page(None, _message(BAD_NUMBER), status=400)
-    return _page(normalised, FORM)
+    if k is None:
+        return _page(normalised, FORM)
+    if not _TOKEN.fullmatch(k):
+        return _page(normalised, _message(NOT_FOUND) + FORM, status=404)
+    return await _answer(normalised, Proof(token=k), request)
 
 
 @router.post("/progress/{receipt_no}", response_class=HTMLResponse, include_in_schema=False)
@@ -225,10 +235,14 @@ async def progress_answer(receipt_no: str, request: Request) -> HTMLResponse:
     tail = await _read_tail(request)
     if tail is None:
         return _page(normalised, _message(BAD_TAIL) + FORM, status=400)
+    return await _answer(normalised, Proof(id_tail=tail), request)
+
+
+async def _answer(normalised: str, proof: Proof, request: Request) -> HTMLResponse:
     store: Store = request.app.state.store
     # Behind a reverse proxy every citizen has the proxy's address: the per-receipt limit still holds.
     address = request.client.host if request.client else "unknown"
-    found = await run_in_threadpool(store.lookup_progress, normalised, tail, f"address:{address}")
+    found = await run_in_threadpool(store.lookup_progress, normalised, proof, f"address:{address}")
     if isinstance(found, Locked):
         page = _page(normalised, _message(LOCKED.format(minutes=math.ceil(found.retry_after / 60))), status=429)
         page.headers["Retry-After"] = str(found.retry_after)

@@ -31,6 +31,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from kiosk.core.signing import receipt_token
+
 RECEIVED = "received"  # 受理: the first state of every application
 # The states staff may move an application to (POST /v1/applications/{receipt_no}/events), from which.
 TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -465,6 +467,14 @@ CALLER_LIMIT = Limit(30, 60 * 60)
 
 
 @dataclass(frozen=True)
+class Proof:
+    """What a progress lookup shows it may see the application: one of the two."""
+
+    id_tail: str | None = None  # the last 6 characters of the applicant's ID number
+    token: str | None = None  # the receipt QR link's token
+
+
+@dataclass(frozen=True)
 class Locked:
     """A progress lookup refused for too many failures."""
 
@@ -733,10 +743,11 @@ class Store:
         return self.files.path(row.sha256), row.content_type
 
     def lookup_progress(
-        self, receipt_no: str, id_tail: str, caller: str, now: float | None = None
+        self, receipt_no: str, proof: Proof, caller: str, now: float | None = None
     ) -> dict[str, Any] | Locked | None:
-        """The citizen's view, limited against guessing ID tails; None both for an unknown number and a
-        wrong tail (no probing).
+        """The citizen's view, limited against guessing; None both for an unknown number and a wrong
+        proof (no probing). The proof is the ID number's last 6 characters, or the token of the
+        receipt's QR link (kiosk.core.signing.receipt_token, with the issuing terminal's key).
 
         Failures count per receipt number (known or not, so a lock reveals nothing) and per `caller`
         (e.g. "terminal:T0001", "address:10.0.0.7"); past RECEIPT_LIMIT or CALLER_LIMIT it answers Locked, even
@@ -753,7 +764,7 @@ class Store:
             waits = [_lock_wait(conn, key, limit, now) for key, limit in keys.items()]
         if any(waits):
             return Locked(max(waits))
-        found = self._progress(receipt_no, id_tail)
+        found = self._progress(receipt_no, proof)
         if found is None:
             with self.engine.begin() as conn:
                 conn.execute(progress_failures.insert(), [{"key_hash": key, "at": now} for key in keys])
@@ -761,7 +772,13 @@ class Store:
                 conn.execute(progress_failures.delete().where(progress_failures.c.at < now - oldest))
         return found
 
-    def _progress(self, receipt_no: str, id_tail: str) -> dict[str, Any] | None:
+    def _proven(self, row: Any, proof: Proof) -> bool:
+        if proof.id_tail is not None:
+            return hmac.compare_digest(row.id_tail, proof.id_tail.upper())
+        key = self.terminal_key(row.terminal_id)
+        return key is not None and hmac.compare_digest(receipt_token(key, row.receipt_no), proof.token or "")
+
+    def _progress(self, receipt_no: str, proof: Proof) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
             row = conn.execute(
                 sa.select(
@@ -769,9 +786,10 @@ class Store:
                     applications.c.item_name,
                     applications.c.state,
                     applications.c.id_tail,
+                    applications.c.terminal_id,
                 ).where(applications.c.receipt_no == receipt_no, _VISIBLE)
             ).first()
-            if row is None or not hmac.compare_digest(row.id_tail, id_tail.upper()):
+            if row is None or not self._proven(row, proof):
                 return None
             timeline = self._timeline(conn, receipt_no, with_staff=False)
         return {

@@ -74,7 +74,7 @@ class Kiosk:
             return DEMO_APPOINTMENT["code"]
         journey = self.journey
         last = journey.numbers.last()
-        return journey.terminal.progress_url + (last or format_number(journey.terminal.id, dt.date.today(), 1))
+        return journey.terminal.progress_link(last or format_number(journey.terminal.id, dt.date.today(), 1))
 
     def close(self) -> None:
         self._stop.set()
@@ -167,6 +167,7 @@ def build(config: KioskConfig, *, start_hall: bool = True, open_devices: bool = 
             hall_name=config.terminal.hall_name,
             consult_phone=config.terminal.consult_phone,
             progress_url=f"{hall_url}/progress/",
+            link_key=key,
         ),
         idle=IdleWatch(config.ui.idle_timeout_s, config.ui.idle_warning_s),
         outbox=outbox,

@@ -17,6 +17,7 @@ from kiosk.core import receipt_number
 from kiosk.core.devices import CodeRead
 from kiosk.core.errors import ConfigError
 from kiosk.core.identity import id_number_problem
+from kiosk.core.signing import TOKEN_PATTERN
 
 if TYPE_CHECKING:
     from kiosk.core.config import KioskConfig
@@ -71,6 +72,7 @@ class Classified:
     kind: CodeKind
     value: str  # the receipt number, appointment or pre-review code, URL or ID number; "" for OTHER
     text: str  # the code's text, trimmed
+    token: str = ""  # a receipt link's token (kiosk.core.signing.receipt_token)
 
     def __repr__(self) -> str:  # the text may hold an ID number
         return f"Classified({self.kind.value})"
@@ -90,19 +92,23 @@ def _url(text: str) -> SplitResult | None:
     return parts
 
 
-def _receipt(text: str, rules: CodeRules) -> str | None:
-    """The receipt number in our progress link (scheme and host in any case), or a bare one."""
+def _receipt(text: str, rules: CodeRules) -> tuple[str, str] | None:
+    """The receipt number and token in our progress link (scheme and host in any case; `?k=<token>`
+    or no query at all), or a bare number with no token."""
     if receipt_number.PATTERN.match(text.upper()):
-        return text.upper() if receipt_number.is_valid(text) else None
+        return (text.upper(), "") if receipt_number.is_valid(text) else None
     link, ours = _url(text), _url(rules.progress_url)
-    if link is None or ours is None or link.query or link.fragment:
+    if link is None or ours is None or link.fragment:
         return None
     if (link.scheme.lower(), link.netloc.lower()) != (ours.scheme.lower(), ours.netloc.lower()):
         return None
     if not link.path.startswith(ours.path):
         return None
+    token = link.query.removeprefix("k=") if link.query else ""
+    if link.query and not re.fullmatch(TOKEN_PATTERN, token):
+        return None
     number = link.path[len(ours.path) :]
-    return number.upper() if receipt_number.is_valid(number) else None
+    return (number.upper(), token) if receipt_number.is_valid(number) else None
 
 
 def _elicence(text: str, rules: CodeRules) -> bool:
@@ -117,8 +123,8 @@ def _elicence(text: str, rules: CodeRules) -> bool:
 def classify(read: CodeRead, rules: CodeRules) -> Classified:
     """The kind of a read code, and the value to act on."""
     text = read.text.strip()
-    if number := _receipt(text, rules):
-        return Classified(CodeKind.RECEIPT, number, text)
+    if receipt := _receipt(text, rules):
+        return Classified(CodeKind.RECEIPT, receipt[0], text, token=receipt[1])
     if re.fullmatch(rules.appointment_pattern, text):
         return Classified(CodeKind.APPOINTMENT, text, text)
     if re.fullmatch(rules.prereview_pattern, text):

@@ -136,13 +136,14 @@ class HallClient:
         except HallError:
             return False
 
-    def progress(self, receipt_no: str, id_tail: str, session_id: str = "") -> dict[str, Any]:
-        """The citizen's progress query: receipt number plus the last 6 characters of the ID number.
+    def progress(self, receipt_no: str, *, id_tail: str = "", token: str = "", session_id: str = "") -> dict[str, Any]:
+        """The citizen's progress query: receipt number plus the last 6 characters of the ID number,
+        or the token of the receipt's QR link.
 
         Returns {"receipt_no", "item_name", "state", "timeline"}; hall.not_found for an unknown
-        number or a wrong tail alike; 429 hall.progress.locked after too many wrong tries.
+        number or a wrong tail/token alike; 429 hall.progress.locked after too many wrong tries.
         """
-        params = {"receipt_no": receipt_no, "id_tail": id_tail}
+        params = {"receipt_no": receipt_no, **({"token": token} if token else {"id_tail": id_tail})}
         return json_object(
             self._send("GET", "/v1/progress", op="progress", session_id=session_id, params=params), "progress"
         )

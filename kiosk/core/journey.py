@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from kiosk.core import papers
@@ -28,6 +28,7 @@ from kiosk.core.outbox import Outbox
 from kiosk.core.pdf import PdfPage, pdf_from_jpegs
 from kiosk.core.receipt_number import ReceiptNumbers
 from kiosk.core.session import EndReason, IdlePhase, IdleWatch, Page, Session, Step
+from kiosk.core.signing import receipt_token
 from kiosk.core.uploader import Uploader
 from kiosk.core.validation import normalise, validate
 
@@ -38,7 +39,9 @@ RATING_LEVELS = (5, 4, 3, 2, 1)  # 非常满意 … 非常不满意, as 好差�
 
 
 class Hall(Protocol):
-    def progress(self, receipt_no: str, id_tail: str, session_id: str = "") -> dict[str, Any]: ...
+    def progress(
+        self, receipt_no: str, *, id_tail: str = "", token: str = "", session_id: str = ""
+    ) -> dict[str, Any]: ...
     def appointment(self, code: str, session_id: str = "") -> dict[str, Any]: ...
 
 
@@ -60,6 +63,11 @@ class Terminal:
     hall_name: str
     consult_phone: str
     progress_url: str  # prefix of the receipt QR; the receipt number is appended
+    link_key: bytes = field(default=b"", repr=False)  # makes the receipt link's token (signing.receipt_token)
+
+    def progress_link(self, receipt_no: str) -> str:
+        """The receipt's QR: the hall's progress page for this number, with the token that opens it."""
+        return f"{self.progress_url}{receipt_no}?k={receipt_token(self.link_key, receipt_no)}"
 
 
 @dataclass(frozen=True)
@@ -172,6 +180,8 @@ class Journey:
         return item
 
     def open_query(self) -> None:
+        """The query typed by hand: nothing scanned earlier in the session is filled in."""
+        self.session.query_receipt = self.session.query_token = ""
         self.session.go(Step.QUERY)
 
     # -- codes held up to the camera ----------------------------------------------------------
@@ -186,10 +196,12 @@ class Journey:
         return found
 
     def follow_receipt(self, found: Classified) -> None:
-        """A receipt QR: on to the progress query with its number filled in."""
+        """A receipt QR: on to the progress query with its number filled in, and with the link's
+        token, which answers without the ID tail (a bare number still needs it)."""
         if found.kind is not CodeKind.RECEIPT:
             raise SessionError(found.kind.value, code="scan.not_actionable")
         self.session.query_receipt = found.value
+        self.session.query_token = found.token
         self.session.go(Step.QUERY)
 
     def lookup_appointment(self, found: Classified) -> dict[str, Any]:
@@ -398,11 +410,12 @@ class Journey:
         return delivered
 
     # -- papers -----------------------------------------------------------------------------
-    def query_progress(self, receipt_no: str, id_tail: str) -> dict[str, Any]:
-        """Blocking: the hall's answer to a progress query. HallError as the client raises it, except
-        the hall's lock after too many wrong ID tails, which is query.locked with the minutes left."""
+    def query_progress(self, receipt_no: str, id_tail: str = "", token: str = "") -> dict[str, Any]:
+        """Blocking: the hall's answer to a progress query, by the ID tail or a receipt link's token.
+        HallError as the client raises it, except the hall's lock after too many wrong tries, which is
+        query.locked with the minutes left."""
         try:
-            return self.hall.progress(receipt_no, id_tail, session_id=self.session.session_id)
+            return self.hall.progress(receipt_no, id_tail=id_tail, token=token, session_id=self.session.session_id)
         except HallError as exc:
             if exc.params.get("server_code") != "hall.progress.locked":
                 raise
@@ -410,7 +423,7 @@ class Journey:
             raise KioskError("too many tries for this receipt number", code="query.locked", minutes=minutes) from None
 
     def progress_url(self) -> str:
-        return self.terminal.progress_url + self.session.receipt_no
+        return self.terminal.progress_link(self.session.receipt_no)
 
     def receipt_document(self) -> Document:
         if not self.session.receipt_no:

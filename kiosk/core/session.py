@@ -84,6 +84,7 @@ class Session:
     consent: bool = False
     receipt_no: str = ""
     query_receipt: str = ""  # a receipt number read from a QR, for the progress query to start from
+    query_token: str = ""  # that QR link's token: the query needs no ID tail
     appointment: str = ""  # the appointment or pre-review code the citizen came with
     submitted_at: float = 0.0
     offline: bool = False  # submitted while the hall could not be reached: the receipt says 待上传

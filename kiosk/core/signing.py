@@ -6,11 +6,13 @@ HallClient signs with `signed_headers`, the hall checks with `signature`.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
 import time
 
+TOKEN_PATTERN = r"^[a-z2-7]{16}$"  # a receipt link's token: 80 bits in lower-case base32
 MAX_SKEW_S = 300  # a timestamp further from the hall's clock than this is stale
 NONCE_TTL_S = 600  # a nonce is remembered this long: a replay inside it is refused
 
@@ -40,3 +42,12 @@ def signed_headers(
 
 def matches(expected: str, given: str) -> bool:
     return hmac.compare_digest(expected, given)
+
+
+def receipt_token(key: bytes, receipt_no: str) -> str:
+    """The token in a receipt's QR link (`…/progress/<receipt_no>?k=<token>`): who holds the paper
+    may see the application's progress without typing the ID tail. The terminal makes it offline
+    with its own key; the hall checks it with the same key. Domain-separated from request
+    signatures, so neither can stand in for the other."""
+    mac = hmac.new(key, b"receipt-link\n" + receipt_no.upper().encode("utf-8"), hashlib.sha256).digest()
+    return base64.b32encode(mac[:10]).decode("ascii").lower()

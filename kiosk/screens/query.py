@@ -25,10 +25,13 @@ class QueryScreen(KioskScreen):
             self.ids[field].ids.value_button.bind(on_release=lambda _b, name=field: self.select(name))
 
     def refresh(self) -> None:
-        scanned = self.journey.session.query_receipt
-        if scanned and not self.ids.receipt_no.value:  # from a receipt QR: only the ID tail is left to type
-            self.ids.receipt_no.value = scanned
-            self.selected = "id_tail"
+        session = self.journey.session
+        if session.query_receipt and not self.ids.receipt_no.value:  # from a receipt QR
+            self.ids.receipt_no.value = session.query_receipt
+            self.selected = "id_tail"  # a bare number: only the ID tail is left to type
+            if session.query_token:  # our receipt's link: the answer at once
+                self.ids.result.text = self.t("app.loading")
+                self.app.spawn(self._search(session.query_receipt, token=session.query_token))
         self.select(self.selected)
 
     def select(self, name: str) -> None:
@@ -55,9 +58,9 @@ class QueryScreen(KioskScreen):
         self.ids.result.text = self.t("app.loading")
         self.app.spawn(self._search(number, tail))
 
-    async def _search(self, number: str, tail: str) -> None:
+    async def _search(self, number: str, tail: str = "", token: str = "") -> None:
         try:
-            answer = await self.app.blocking(self.journey.query_progress, number, tail)
+            answer = await self.app.blocking(self.journey.query_progress, number, tail, token)
         except KioskError as exc:
             self.ids.result.text = self.t("query.not_found") if exc.code == "hall.not_found" else self.error_text(exc)
             return

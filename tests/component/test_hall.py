@@ -356,7 +356,7 @@ def test_health_and_a_stopped_hall_is_unreachable(hall: EmbeddedHall) -> None:
     hall.stop()
     assert client.health() is False
     with pytest.raises(HallError) as exc:
-        client.progress(RECEIPT, ID_NUMBER[-6:])
+        client.progress(RECEIPT, id_tail=ID_NUMBER[-6:])
     assert exc.value.code == "hall.unreachable"
     assert ID_NUMBER[-6:] not in str(exc.value)
 
@@ -402,7 +402,7 @@ def _stub_client(stub: ThreadingHTTPServer) -> HallClient:
 def test_5xx_is_a_server_error(stub: ThreadingHTTPServer) -> None:
     client = _stub_client(stub)
     with pytest.raises(HallError) as exc:
-        client.progress(RECEIPT, "12345X", session_id="S-42")
+        client.progress(RECEIPT, id_tail="12345X", session_id="S-42")
     assert exc.value.code == "hall.server_error"
     assert exc.value.params["status"] == 500
     headers = stub.seen_headers[-1]  # type: ignore[attr-defined]
@@ -424,7 +424,7 @@ def test_session_header_comes_from_the_rating_and_is_omitted_when_empty(stub: Th
 def test_an_answer_that_is_not_json_is_a_server_error(stub: ThreadingHTTPServer) -> None:
     stub.reply = (200, b"<html>captive portal</html>")  # type: ignore[attr-defined]
     with pytest.raises(HallError) as exc:
-        _stub_client(stub).progress(RECEIPT, "12345X")
+        _stub_client(stub).progress(RECEIPT, id_tail="12345X")
     assert exc.value.code == "hall.server_error"
 
 

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from hall.pages import LOCKED, NOT_FOUND
 from hall.server import EmbeddedHall
 from hall.store import CALLER_LIMIT, RECEIPT_LIMIT, make_engine, progress_failures
+from kiosk.core.signing import receipt_token
 from tests.component.test_hall import ID_NUMBER, make_application, make_pages
 from tests.support.hall_put import put_application, signed
 from tests.support.terminal_keys import TERMINAL_KEYS
@@ -160,3 +161,38 @@ def test_failures_older_than_every_window_are_pruned(hall: EmbeddedHall, tmp_pat
     age_failures(tmp_path, CALLER_LIMIT.window_s + 1)
     api(hall, unknown(3), TAIL)
     assert failure_rows(tmp_path) == 2
+
+
+# -- the receipt QR link's token: a proof instead of the ID tail -----------------------------
+
+
+def token_api(hall: EmbeddedHall, receipt_no: str, token: str, terminal: str = TERMINAL) -> requests.Response:
+    target = "/v1/progress?" + urlencode({"receipt_no": receipt_no, "token": token})
+    return signed(hall.url, "GET", target, TERMINAL_KEYS[terminal], terminal)
+
+
+def test_the_receipt_links_token_opens_its_progress_without_the_id_tail(hall: EmbeddedHall) -> None:
+    token = receipt_token(TERMINAL_KEYS[TERMINAL], RECEIPT)
+    answer = token_api(hall, RECEIPT, token)
+    assert answer.status_code == 200 and answer.json()["receipt_no"] == RECEIPT
+    shown = requests.get(f"{hall.url}/progress/{RECEIPT}", params={"k": token}, timeout=5)
+    assert shown.status_code == 200 and "已受理" in shown.text and "身份证号码后6位" not in shown.text
+
+
+def test_a_token_opens_only_its_own_number_and_wrong_tokens_count_as_failures(hall: EmbeddedHall) -> None:
+    token = receipt_token(TERMINAL_KEYS[TERMINAL], RECEIPT)
+    other_terminals = receipt_token(TERMINAL_KEYS[OTHER_TERMINAL], RECEIPT)  # signed with another key
+    assert token_api(hall, SECOND, token).status_code == 404
+    assert token_api(hall, RECEIPT, other_terminals).status_code == 404
+    wrong = requests.get(f"{hall.url}/progress/{RECEIPT}", params={"k": "a" * 16}, timeout=5)
+    assert wrong.status_code == 404 and NOT_FOUND in wrong.text
+    for _ in range(RECEIPT_LIMIT.failures - 2):  # two so far on RECEIPT: another key's token, the page
+        assert token_api(hall, RECEIPT, "b" * 16).status_code == 404
+    assert_locked(token_api(hall, RECEIPT, token), RECEIPT_LIMIT.window_s)  # even the right one, now
+
+
+@pytest.mark.parametrize("query", [{}, {"id_tail": TAIL, "token": "a" * 16}, {"token": "short"}])
+def test_exactly_one_proof_well_formed(hall: EmbeddedHall, query: dict[str, str]) -> None:
+    target = "/v1/progress?" + urlencode({"receipt_no": RECEIPT, **query})
+    answer = signed(hall.url, "GET", target, TERMINAL_KEYS[TERMINAL], TERMINAL)
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "hall.invalid"

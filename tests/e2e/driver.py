@@ -290,6 +290,16 @@ async def journey(d: Driver) -> dict[str, Any]:
     await d.tap_id("demo_receipt_button")
     query = await d.on("query", timeout=20)
     scanned_number = query.ids.receipt_no.value
+    # The receipt's QR carries a token: the answer comes without typing anything.
+    await d.wait_for(lambda: "已受理" in query.ids.result.text, "progress answer from the QR alone")
+    await d.shot("query-answer-from-qr")
+    progress_from_qr = query.ids.result.text
+    await d.tap_id("back_button")
+    await d.on("home")
+    # Typed by hand instead: the receipt number, then the last 6 characters of the ID number.
+    await d.tap(home.tile("_query"))
+    query = await d.on("query")
+    await d.type_text(receipt_no, screen="query")
     await d.type_text(secrets[1][-6:], screen="query")
     await d.tap_id("search_button")
     await d.wait_for(lambda: "已受理" in query.ids.result.text, "progress answer")
@@ -304,6 +314,7 @@ async def journey(d: Driver) -> dict[str, Any]:
     return {
         "take_card": take_card,
         "progress": progress,
+        "progress_from_qr": progress_from_qr,
         "item_id": item_id,
         "receipt_no": receipt_no,
         "scanned_number": scanned_number,

@@ -143,6 +143,7 @@ def check_journey(result: dict, hall_server, data_dir: Path, test_output: Path) 
 
     # The progress query found it, by receipt number and ID tail.
     assert result["progress"].splitlines()[:2] == ["居住证申领", "办理状态：已受理"]
+    assert result["progress_from_qr"] == result["progress"]  # the QR alone, without the ID tail
     (result_paper,) = printed.glob(f"*-progress-{receipt_no}.txt")  # and printed, with its barcode
     result_lines = result_paper.read_text(encoding="utf-8").splitlines()
     assert "办件查询结果" in result_lines and receipt_no in result_lines

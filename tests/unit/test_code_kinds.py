@@ -19,7 +19,7 @@ ID = "11010519491231002X"
 
 
 def kind(text: str, rules: CodeRules = RULES) -> tuple[CodeKind, str]:
-    found = classify(CodeRead(text.encode(), text, "QRCode", "utf-8"), rules)
+    found = classify(code_read(text), rules)
     return found.kind, found.value
 
 
@@ -42,6 +42,16 @@ def test_our_receipt(text: str) -> None:
     assert kind(text) == (CodeKind.RECEIPT, RECEIPT)
 
 
+def test_our_receipt_link_carries_its_token() -> None:
+    found = classify(code_read(f"http://127.0.0.1:8765/progress/{RECEIPT}?k=abcdefghijk23456"), RULES)
+    assert (found.kind, found.value, found.token) == (CodeKind.RECEIPT, RECEIPT, "abcdefghijk23456")
+    assert classify(code_read(f"http://127.0.0.1:8765/progress/{RECEIPT}"), RULES).token == ""
+
+
+def code_read(text: str) -> CodeRead:
+    return CodeRead(text.encode(), text, "QRCode", "utf-8")
+
+
 def test_a_hall_url_with_a_host_name_in_capitals() -> None:
     rules = CodeRules(progress_url="https://hall.example.gov.cn/progress/")
     assert kind(f"https://HALL.Example.gov.cn/progress/{RECEIPT}", rules) == (CodeKind.RECEIPT, RECEIPT)
@@ -59,6 +69,9 @@ def test_a_hall_url_with_a_host_name_in_capitals() -> None:
         f"http://user@127.0.0.1:8765/progress/{RECEIPT}",
         f"http://127.0.0.1:8765/progress/{RECEIPT}?next=http://evil.com",
         f"http://127.0.0.1:8765/progress/{RECEIPT}#x",
+        f"http://127.0.0.1:8765/progress/{RECEIPT}?k=abcdefghijklmnop&x=1",  # only the token
+        f"http://127.0.0.1:8765/progress/{RECEIPT}?k=ABCDEFGHIJKLMNOP",  # base32, lower case
+        f"http://127.0.0.1:8765/progress/{RECEIPT}?k=abcdefghijklmno",  # too short
         f"http://127.0.0.1:8765/progress/x/{RECEIPT}",
         f"http://127.0.0.1:8765/Progress/{RECEIPT}",  # paths are case-sensitive
         f"http://127.0.0.1:8765/progress/{RECEIPT}/",

@@ -32,6 +32,7 @@ from kiosk.core.outbox import Outbox
 from kiosk.core.receipt_number import ReceiptNumbers, is_valid
 from kiosk.core.sealing import Sealer
 from kiosk.core.session import EndReason, IdlePhase, IdleWatch, Session, Step
+from kiosk.core.signing import receipt_token
 from kiosk.core.uploader import Uploader
 from kiosk.peripherals.demo_identities import DEMO_CITIZENS
 from kiosk.peripherals.printer.profile import load_profile
@@ -168,6 +169,7 @@ def make_journey(
                 hall_name="示范县政务服务中心 24小时自助服务区",
                 consult_phone="0571-12345678",
                 progress_url="https://hall.example.cn/progress/",
+                link_key=TERMINAL_KEYS[TERMINAL_ID],
             ),
             idle=IdleWatch(TIMEOUT, WARNING, clock=clock),
             now=clock.now,
@@ -532,7 +534,8 @@ def test_receipt_document_is_masked_and_carries_number_and_qr(hall_journey: Jour
     assert "1101**********002X" in text
     assert "王*英" in text
     assert "居民身份证：2页" in text
-    assert journey.progress_url() == f"https://hall.example.cn/progress/{receipt_no}"
+    token = receipt_token(TERMINAL_KEYS[TERMINAL_ID], receipt_no)
+    assert journey.progress_url() == f"https://hall.example.cn/progress/{receipt_no}?k={token}"
     assert document.qr_payloads() == [journey.progress_url()]
 
 
@@ -814,7 +817,27 @@ def test_a_receipt_qr_opens_the_progress_query_with_its_number(hall_journey: Jou
     assert found.kind is CodeKind.RECEIPT and found.value == number
     journey.follow_receipt(found)
     assert journey.step is Step.QUERY
-    assert journey.session.query_receipt == number
+    assert (journey.session.query_receipt, journey.session.query_token) == (number, "")
+
+
+def test_our_receipts_qr_answers_the_progress_query_without_the_id_tail(
+    hall_journey: Journey, camera: PageMaker
+) -> None:
+    journey = hall_journey
+    to_review(journey, camera)
+    journey.submit()
+    receipt_no = journey.session.receipt_no
+    link = journey.progress_url()
+    journey.end(EndReason.DONE)
+    journey.open_scan()
+    found = journey.read_code(code(link))
+    journey.follow_receipt(found)
+    assert journey.session.query_token == found.token != ""
+    answer = journey.query_progress(receipt_no, token=journey.session.query_token)
+    assert (answer["receipt_no"], answer["state"]) == (receipt_no, "received")
+    with pytest.raises(HallError) as wrong:  # a token for another number opens nothing
+        journey.query_progress(receipt_no[:-1] + "0", token=found.token)
+    assert wrong.value.code == "hall.not_found"
 
 
 def test_an_appointment_code_opens_the_booked_service_and_goes_with_the_application(
@@ -871,3 +894,23 @@ def test_other_codes_are_shown_and_not_acted_on(hall_journey: Journey, text: str
     assert hall_journey.step is Step.SCAN
     hall_journey.back()
     assert hall_journey.step is Step.HOME
+
+
+def test_a_catalogue_from_the_hall_is_taken_between_sessions_only(journey: Journey, catalogue: Catalogue) -> None:
+    published = Catalogue([item for item in catalogue.items if item.id != "pension-enrol"])
+    seen: list[Step] = []
+    journey.listeners.append(lambda session: seen.append(session.step))
+    to_form(journey)  # a citizen is halfway through pension-enrol
+    journey.use_catalogue(published)
+    assert journey.catalogue is catalogue and journey.item.id == "pension-enrol"
+    journey.tick()
+    assert journey.catalogue is catalogue  # not while a session holds an item
+    journey.end(EndReason.DONE)
+    assert journey.catalogue is published
+    with pytest.raises(CatalogueError):
+        journey.open_item("pension-enrol")
+
+    journey.use_catalogue(catalogue)  # a quiet terminal at home takes it at the next tick
+    seen.clear()
+    journey.tick()
+    assert journey.catalogue is catalogue and seen == [Step.HOME]  # home redraws its tiles
