@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import re
 from html import unescape
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import requests
+from PIL import Image
 
 import hall.store
 from hall.server import EmbeddedHall
+from tests.component.test_hall_pages import CHROMIUM, OUTPUT, chromium
 from tests.support.hall_put import put_application, signed
 from tests.support.staff import STAFF_AUTH, STAFF_NAME, STAFF_USERS, application, staff_get
 from tests.support.terminal_keys import TERMINAL_KEYS
@@ -476,3 +480,40 @@ def test_the_ratings_page(hall_server: EmbeddedHall) -> None:
     assert f'<a href="/staff/applications/{receipt(1)}">{receipt(1)}</a>' in rows[1]
     assert "共 2 条，第 1 / 1 页" in page.text
     assert staff_get(hall_server.url, "/staff/ratings", params={"page": "-1"}).status_code == 400
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed")
+def test_the_staff_pages_in_headless_chromium(hall_server: EmbeddedHall, tmp_path: Path) -> None:
+    # Real JPEGs this time, a pure colour each, so the screenshot shows whether the thumbnails loaded.
+    pages = [("id_card", n, solid_jpeg(colour)) for n, colour in ((1, (200, 30, 30)), (2, (30, 160, 60)))]
+    put_application(hall_server.url, make_application(receipt(1)), [*pages, PAGES[2]], KEY)
+    host = hall_server.url.removeprefix("http://")
+    login = f"http://{quote(STAFF_NAME, safe='')}:{quote(STAFF_USERS[STAFF_NAME], safe='')}@{host}"
+    shot = OUTPUT / f"hall-staff-application-{hall_server.db_url.split(':')[0]}.png"
+    OUTPUT.mkdir(exist_ok=True)
+    shot.unlink(missing_ok=True)
+    target = f"{login}/staff/applications/{receipt(1)}"
+    budget = "--virtual-time-budget=5000"
+    dom = chromium(tmp_path / "profile-dom", "--dump-dom", budget, target).stdout
+    assert receipt(1) in dom and "张三丰" in dom and "整份材料 PDF" in dom
+    assert 'value="reviewing"' in dom  # the state form is there
+    chromium(tmp_path / "profile-shot", f"--screenshot={shot}", "--window-size=1200,1400", budget, target)
+    with Image.open(shot) as image:
+        rgb = image.convert("RGB")
+    assert rgb.getpixel((4, 4)) == (31, 58, 95)  # the staff header's colour: the inline style applied
+    colours = rgb.getcolors(maxcolors=1 << 20)
+    assert colours is not None and len(colours) > 200  # text was drawn
+    # The thumbnails came through the staff login too (the browser sends the credentials with them).
+    for red, green, blue in ((200, 30, 30), (30, 160, 60)):
+        drawn = sum(n for n, (r, g, b) in colours if abs(r - red) + abs(g - green) + abs(b - blue) < 30)
+        assert drawn > 5000, (red, green, blue)
+    listing = chromium(tmp_path / "profile-list", "--dump-dom", budget, f"{login}/staff").stdout
+    assert receipt(1) in listing
+    refused = chromium(tmp_path / "profile-none", "--dump-dom", budget, f"{hall_server.url}/staff").stdout
+    assert receipt(1) not in refused
+
+
+def solid_jpeg(colour: tuple[int, int, int]) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (420, 594), colour).save(out, "JPEG", quality=90)
+    return out.getvalue()
