@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from kiosk.core.paths import SERVICES_DIR
+
 ROOT = Path(__file__).resolve().parents[1]
 TEST_OUTPUT = ROOT / "test-output"
 
@@ -162,3 +164,11 @@ def env_with_display(display: str) -> dict[str, str]:
 
 
 from tests.support.pcsc_fixtures import *  # noqa: E402, F403 - real pcscd + vpcd fixtures
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Path:
+    """A copy of the shipped service files, for a hall to serve and a test to publish changes in."""
+    directory = tmp_path / "services"
+    shutil.copytree(SERVICES_DIR, directory)
+    return directory

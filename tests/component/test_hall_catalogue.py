@@ -26,14 +26,6 @@ KEY = TERMINAL_KEYS[TERMINAL]
 
 
 @pytest.fixture
-def services(tmp_path: Path) -> Path:
-    """A copy of the shipped service files, for the test to publish changes in."""
-    directory = tmp_path / "services"
-    shutil.copytree(SERVICES_DIR, directory)
-    return directory
-
-
-@pytest.fixture
 def hall(tmp_path: Path, services: Path) -> Iterator[EmbeddedHall]:
     server = EmbeddedHall(
         f"sqlite:///{tmp_path}/hall.db", tmp_path / "documents", terminal_keys=TERMINAL_KEYS, catalogue_dir=services

@@ -7,7 +7,6 @@ can publish a new catalogue the way staff do: by changing a file.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,6 @@ from hall.server import EmbeddedHall
 from kiosk.core.catalogue import Catalogue, load_catalogue
 from kiosk.core.hall_client import HallClient
 from kiosk.core.hall_link import CatalogueCache, HallLink, LinkStatus
-from kiosk.core.paths import SERVICES_DIR
 from tests.support.net import free_port
 from tests.support.staff import STAFF_USERS, staff_get
 from tests.support.terminal_keys import TERMINAL_KEYS
@@ -35,13 +33,6 @@ REPORT = {
     },
     "outbox": {"depth": 2, "stuck": 1, "oldest_age_s": 42.0},
 }  # fmt: skip
-
-
-@pytest.fixture
-def services(tmp_path: Path) -> Path:
-    folder = tmp_path / "hall-services"
-    shutil.copytree(SERVICES_DIR, folder)
-    return folder
 
 
 @pytest.fixture
