@@ -19,6 +19,7 @@ from kiosk.core.catalogue import Catalogue, load_catalogue
 from kiosk.core.errors import CatalogueError
 from kiosk.core.paths import SERVICES_DIR
 from tests.support.hall_put import signed
+from tests.support.halls import start_hall
 from tests.support.terminal_keys import TERMINAL_KEYS
 
 TERMINAL = "TEST0001"
@@ -27,10 +28,7 @@ KEY = TERMINAL_KEYS[TERMINAL]
 
 @pytest.fixture
 def hall(tmp_path: Path, services: Path) -> Iterator[EmbeddedHall]:
-    server = EmbeddedHall(
-        f"sqlite:///{tmp_path}/hall.db", tmp_path / "documents", terminal_keys=TERMINAL_KEYS, catalogue_dir=services
-    )
-    server.start()
+    server = start_hall(tmp_path, catalogue_dir=services)
     yield server
     server.stop()
 

@@ -17,7 +17,8 @@ import requests
 from hall.server import EmbeddedHall
 from kiosk.core.signing import MAX_SKEW_S, signed_headers
 from tests.component.test_hall import ID_NUMBER, TERMINAL, make_application
-from tests.support.staff import STAFF_USERS, application, staff_get
+from tests.support.halls import start_hall
+from tests.support.staff import application, staff_get
 
 KEY = bytes(range(32))
 OTHER = "T0002"
@@ -28,17 +29,9 @@ CHUNK = 256 * 1024
 NAMES = ["id_card/1.jpg", "id_card/2.jpg", "hukou_book/1.jpg"]
 
 
-def start_hall(tmp_path: Path) -> EmbeddedHall:
-    hall = EmbeddedHall(
-        f"sqlite:///{tmp_path}/hall.db", tmp_path / "documents", terminal_keys=KEYS, staff_users=STAFF_USERS
-    )
-    hall.start()
-    return hall
-
-
 @pytest.fixture
 def hall(tmp_path: Path) -> Iterator[EmbeddedHall]:
-    server = start_hall(tmp_path)
+    server = start_hall(tmp_path, keys=KEYS)
     yield server
     server.stop()
 
@@ -109,7 +102,7 @@ def listing(hall: EmbeddedHall) -> dict[str, Any]:
 
 
 def stored_files(tmp_path: Path) -> list[Path]:
-    return sorted(p for p in (tmp_path / "documents").rglob("*") if p.is_file() and "staging" not in p.parts)
+    return sorted(p for p in (tmp_path / "hall-documents").rglob("*") if p.is_file() and "staging" not in p.parts)
 
 
 # -- the three steps --------------------------------------------------------------------------
@@ -152,8 +145,8 @@ def test_create_upload_commit_then_listed_with_identical_documents(hall: Embedde
     assert record["applicant"]["id_number"] == ID_NUMBER
     progress = send(hall, "GET", f"/v1/progress?receipt_no={RECEIPT}&id_tail={ID_NUMBER[-6:]}")
     assert progress.json()["state"] == "received"
-    assert os.listdir(tmp_path / "documents" / "tmp") == []
-    assert os.listdir(tmp_path / "documents" / "staging") == []
+    assert os.listdir(tmp_path / "hall-documents" / "tmp") == []
+    assert os.listdir(tmp_path / "hall-documents" / "staging") == []
 
 
 def test_a_pdf_part_is_page_zero(hall: EmbeddedHall) -> None:
@@ -207,7 +200,7 @@ def test_a_corrupted_blob_is_refused_and_discarded(hall: EmbeddedHall, tmp_path:
     assert answer.status_code == 422
     assert error(answer)["code"] == "hall.blob.hash"
     assert head(hall, name).status_code == 404
-    assert os.listdir(tmp_path / "documents" / "staging") == []
+    assert os.listdir(tmp_path / "hall-documents" / "staging") == []
     assert stored_files(tmp_path) == []
 
 
@@ -312,14 +305,14 @@ def test_the_same_blob_in_two_applications_is_stored_once(hall: EmbeddedHall, tm
 
 def test_a_restart_keeps_keys_and_half_uploaded_blobs(tmp_path: Path) -> None:
     parts = blobs()
-    hall = start_hall(tmp_path)
+    hall = start_hall(tmp_path, keys=KEYS)
     try:
         create(hall, manifest(parts))
         put_chunk(hall, parts[0], 0, CHUNK - 1)
     finally:
         hall.stop()
     # Restarted without keys or staff accounts in its configuration: the database still has them.
-    hall = EmbeddedHall(f"sqlite:///{tmp_path}/hall.db", tmp_path / "documents")
+    hall = EmbeddedHall(f"sqlite:///{tmp_path}/hall.db", tmp_path / "hall-documents")
     hall.start()
     try:
         assert head(hall, sha(parts[0])).headers["Upload-Offset"] == str(CHUNK)

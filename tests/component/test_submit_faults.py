@@ -31,9 +31,10 @@ from hall.server import EmbeddedHall
 from kiosk.peripherals.demo_identities import DEMO_CITIZENS
 from tests.conftest import ROOT
 from tests.support.fault_proxy import FaultProxy
+from tests.support.halls import start_hall
 from tests.support.net import free_port
 from tests.support.reset_proxy import ResetProxy
-from tests.support.staff import STAFF_USERS, document, staff_get
+from tests.support.staff import document, staff_get
 from tests.support.terminal_keys import TERMINAL_KEYS, write_key_file
 from tests.support.v2_hall import Fault, V2Hall
 
@@ -133,18 +134,6 @@ def finish(out: str, err: str) -> dict[str, Any]:
     return lines[-1]
 
 
-def start_hall(root: Path, port: int = 0) -> EmbeddedHall:
-    hall = EmbeddedHall(
-        f"sqlite:///{root / 'hall.db'}",
-        root / "hall-documents",
-        port=port,
-        terminal_keys=TERMINAL_KEYS,
-        staff_users=STAFF_USERS,
-    )
-    hall.start()
-    return hall
-
-
 @pytest.fixture
 def hall(tmp_path: Path) -> Iterator[EmbeddedHall]:
     server = start_hall(tmp_path)
@@ -212,7 +201,7 @@ def test_hall_down_at_start_is_waited_for(tmp_path: Path) -> None:
     proc = terminal.start(f"http://127.0.0.1:{port}", 3, give_up_s=30)
     time.sleep(3)
     assert proc.poll() is None  # still retrying
-    hall = start_hall(tmp_path, port)
+    hall = start_hall(tmp_path, port=port)
     try:
         out, err = proc.communicate(timeout=60)
         summary = finish(out, err)

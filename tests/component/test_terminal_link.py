@@ -19,8 +19,9 @@ from hall.server import EmbeddedHall
 from kiosk.core.catalogue import Catalogue, load_catalogue
 from kiosk.core.hall_client import HallClient
 from kiosk.core.hall_link import CatalogueCache, HallLink, LinkStatus
+from tests.support.halls import start_hall
 from tests.support.net import free_port
-from tests.support.staff import STAFF_USERS, staff_get
+from tests.support.staff import staff_get
 from tests.support.terminal_keys import TERMINAL_KEYS
 
 TERMINAL = "TEST0001"
@@ -37,14 +38,7 @@ REPORT = {
 
 @pytest.fixture
 def hall(tmp_path: Path, services: Path) -> Iterator[EmbeddedHall]:
-    server = EmbeddedHall(
-        f"sqlite:///{tmp_path / 'hall.db'}",
-        tmp_path / "hall-documents",
-        terminal_keys=TERMINAL_KEYS,
-        catalogue_dir=services,
-        staff_users=STAFF_USERS,
-    )
-    server.start()
+    server = start_hall(tmp_path, catalogue_dir=services)
     yield server
     server.stop()
 
