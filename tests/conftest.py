@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from kiosk.core.paths import SERVICES_DIR
+from tests.support.parts import require
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_OUTPUT = ROOT / "test-output"
@@ -40,17 +41,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def postgres_server() -> Iterator[Any]:
     """A private PostgreSQL server for the session (tests/support/postgres.py), started on first use.
 
-    Without Debian's PostgreSQL binaries the PostgreSQL variants are skipped, but not in CI
-    (CI=true), where scripts/setup.sh test must have installed them.
+    Without Debian's PostgreSQL binaries the PostgreSQL variants fail in CI and skip elsewhere
+    (tests/support/parts.py).
     """
     from tests.support.postgres import PostgresServer, PostgresUnavailable
 
     try:
         server = PostgresServer()
     except PostgresUnavailable as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{exc} — CI must run the PostgreSQL variants")
-        pytest.skip(str(exc))
+        require("postgresql", False, str(exc))
     server.start()
     yield server
     server.stop()
@@ -128,8 +127,7 @@ def xvfb_display() -> Iterator[str]:
     `-displayfd` lets the server pick a free display itself: probing /tmp for lock files misses
     a server in another mount namespace that shares the network's abstract X sockets.
     """
-    if shutil.which("Xvfb") is None:
-        pytest.fail("Xvfb is not installed: run the README's test command, which installs it")
+    require("xvfb", shutil.which("Xvfb") is not None, "no Xvfb on PATH")
     read_end, write_end = os.pipe()
     proc = subprocess.Popen(
         ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1280x1280x24", "-nolisten", "tcp"],

@@ -7,7 +7,6 @@ one renders it in real headless Chromium.
 from __future__ import annotations
 
 import logging
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from hall.pages import BAD_NUMBER, BAD_TAIL, NOT_FOUND
 from hall.server import EmbeddedHall
 from hall.store import applications, events, make_engine
 from tests.component.test_hall import ID_NUMBER, KEY, NAME, TERMINAL, make_application, make_pages
+from tests.support.chromium import chromium, require_chromium
 from tests.support.hall_put import put_application, signed
 
 RECEIPT = "DEMO0001-20261123-0001D"
@@ -27,7 +27,6 @@ UNKNOWN = "DEMO0001-20261123-0002B"  # same length, so the two not-found pages c
 TAIL = ID_NUMBER[-6:]  # "31002X"
 WRONG_TAIL = "123456"
 CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"
-CHROMIUM = Path("/usr/bin/chromium")
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
 
 
@@ -255,25 +254,6 @@ def test_the_json_api_is_unchanged(hall: EmbeddedHall) -> None:
 # -- in a real browser ------------------------------------------------------------------------
 
 
-def chromium(profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [
-        str(CHROMIUM),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        f"--user-data-dir={profile}",
-        "--window-size=412,900",
-        *args,
-    ]
-    run = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-    assert run.returncode == 0, run.stderr[-2000:]
-    return run
-
-
 def poster(tmp_path: Path, action: str, tail: str) -> str:
     """A local page that posts the form as the citizen's browser would (the page itself has no script)."""
     path = tmp_path / "post.html"
@@ -285,8 +265,8 @@ def poster(tmp_path: Path, action: str, tail: str) -> str:
     return path.as_uri()
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed")
 def test_page_in_headless_chromium(hall: EmbeddedHall, db_url: str, tmp_path: Path) -> None:
+    require_chromium()
     submit(hall)
     move_to(db_url, RECEIPT, ("reviewing", "2026-11-24T01:20:00.000+00:00", "窗口审核"))
     url = f"{hall.url}/progress/{RECEIPT}"

@@ -22,7 +22,8 @@ from PIL import Image
 
 import hall.store
 from hall.server import EmbeddedHall
-from tests.component.test_hall_pages import CHROMIUM, OUTPUT, chromium
+from tests.component.test_hall_pages import OUTPUT
+from tests.support.chromium import chromium, require_chromium
 from tests.support.hall_put import put_application, signed
 from tests.support.staff import STAFF_AUTH, STAFF_NAME, STAFF_USERS, application, staff_get
 from tests.support.terminal_keys import TERMINAL_KEYS
@@ -482,8 +483,8 @@ def test_the_ratings_page(hall_server: EmbeddedHall) -> None:
     assert staff_get(hall_server.url, "/staff/ratings", params={"page": "-1"}).status_code == 400
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed")
 def test_the_staff_pages_in_headless_chromium(hall_server: EmbeddedHall, tmp_path: Path) -> None:
+    require_chromium()
     # Real JPEGs this time, a pure colour each, so the screenshot shows whether the thumbnails loaded.
     pages = [("id_card", n, solid_jpeg(colour)) for n, colour in ((1, (200, 30, 30)), (2, (30, 160, 60)))]
     put_application(hall_server.url, make_application(receipt(1)), [*pages, PAGES[2]], KEY)

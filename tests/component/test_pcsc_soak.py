@@ -45,6 +45,7 @@ import pytest
 from kiosk.core.devices import DeviceEvent, DeviceState
 from kiosk.core.identity import Identity, id_check_char
 from kiosk.peripherals.pcsc.reader import PcscCardReader
+from tests.support.pcsc_fixtures import require_pcscd
 from tests.support.pcscd import PcscdServer, process_socket_dir
 from tests.support.pcscd_watch import PcscdWatch
 from tests.support.ssse_records import SocialSecurityIdentity
@@ -193,6 +194,7 @@ def _stats(samples: list[float]) -> str:
 
 @pytest.fixture
 def soak_pcscd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PcscdServer]:
+    require_pcscd()
     server = PcscdServer(READER_NAMES, tmp_path / "pcscd", socket_dir=process_socket_dir(), debug=PCSCD_DEBUG)
     monkeypatch.setenv("PCSCLITE_CSOCK_NAME", str(server.socket_path))  # this process and the worker
     try:

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -33,6 +34,7 @@ from tests.conftest import ROOT
 from tests.support.fault_proxy import FaultProxy
 from tests.support.halls import start_hall
 from tests.support.net import free_port
+from tests.support.parts import require
 from tests.support.reset_proxy import ResetProxy
 from tests.support.staff import document, staff_get
 from tests.support.terminal_keys import TERMINAL_KEYS, write_key_file
@@ -277,7 +279,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     mount.mkdir()
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16M", "tmpfs", str(mount)], capture_output=True)
     if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
+        require("tmpfs", False, f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
     yield mount
     subprocess.run(["umount", "-l", str(mount)], check=False)
 
@@ -354,6 +356,7 @@ def test_a_technician_lists_requeues_and_purges_with_kiosk_outbox(tmp_path: Path
 
 @pytest.mark.parametrize("offset", ["+2h", "-1d"])
 def test_a_terminal_clock_far_off_still_delivers_exactly_once(tmp_path: Path, hall: EmbeddedHall, offset: str) -> None:
+    require("faketime", shutil.which("faketime") is not None, "no faketime on PATH")
     terminal = Terminal(tmp_path)
     terminal.clock_offset = offset
     code, summary = terminal.run(hall.url, 3)

@@ -11,21 +11,30 @@ and talk to it from a subprocess instead).
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.pcscd import PcscdServer, process_socket_dir
+from tests.support.parts import require
+from tests.support.pcscd import VPCD_DRIVER, PcscdServer, process_socket_dir
 from tests.support.vpcd_slot import CardSlot
 
-__all__ = ["CITIZEN_SLOT", "SECOND_SLOT", "citizen_slot", "pcscd_server", "pcscd_two_readers"]
+__all__ = ["CITIZEN_SLOT", "SECOND_SLOT", "citizen_slot", "pcscd_server", "pcscd_two_readers", "require_pcscd"]
 
 CITIZEN_SLOT = "Kiosk Citizen Slot"
 SECOND_SLOT = "Kiosk Staff Slot"
 
 
+def require_pcscd() -> None:
+    """pcscd and the vpcd driver (Debian's pcscd and vsmartcard-vpcd), or the test fails in CI."""
+    require("pcscd", shutil.which("pcscd") is not None, "no pcscd on PATH")
+    require("vpcd", VPCD_DRIVER.exists(), f"no {VPCD_DRIVER}")
+
+
 def _serve(readers: list[str], folder: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PcscdServer]:
+    require_pcscd()
     server = PcscdServer(readers, folder, socket_dir=process_socket_dir())
     monkeypatch.setenv("PCSCLITE_CSOCK_NAME", str(server.socket_path))
     try:

@@ -8,6 +8,7 @@ import re
 import tomllib
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -30,8 +31,6 @@ from tests.unit.paper_fixtures import (
     make_messages,
     make_receipt,
 )
-
-cv2 = pytest.importorskip("cv2")
 
 WIDTHS = (58, 80)
 
