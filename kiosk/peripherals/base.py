@@ -9,8 +9,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TypeVar
 
-from kiosk.core.devices import Cancel, DeviceEvent, DeviceState, FixedBy, Level, Listener, Status
-from kiosk.core.errors import DeviceCancelled, DeviceTimeout
+from kiosk.core.devices import FAULT_STATES, Cancel, DeviceEvent, DeviceState, FixedBy, Level, Listener, Status
+from kiosk.core.errors import DeviceCancelled, DeviceError, DeviceTimeout
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -40,6 +40,13 @@ class BaseDevice:
     def status(self) -> Status:
         with self._lock:
             return self._status
+
+    def fault(self) -> DeviceError | None:
+        """The fault the device is in now as an error to report, None while it can work."""
+        status = self.status()
+        if status.state in FAULT_STATES:
+            return DeviceError(f"{self.name}: {status.state.value}", device=self.name, code=status.code)
+        return None
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         with self._lock:

@@ -12,11 +12,15 @@ import queue
 import time
 from typing import Any
 
-from kiosk.core.devices import DeviceEvent
+from kiosk.core.devices import DeviceEvent, FixedBy
 from kiosk.core.errors import DeviceError, KioskError
 from kiosk.core.identity import Identity
 from kiosk.core.messages import Messages
 from kiosk.peripherals.base import BaseDevice
+
+FAULT_GRACE_S = 1.5  # pcscd may list a just-plugged reader a moment late
+FAULT_POLL_S = 0.1
+TECHNICIAN_FIXES = frozenset({FixedBy.TECHNICIAN, FixedBy.CONFIGURATION})
 
 
 def identity_json(identity: Identity) -> dict[str, Any]:
@@ -39,8 +43,25 @@ def identity_json(identity: Identity) -> dict[str, Any]:
     return {key: value for key, value in fields.items() if value not in ("", None) or key in ("name", "id_number")}
 
 
+def _standing_fault(readers: list[BaseDevice], now: float) -> DeviceError | None:
+    """A fault that only a technician can clear, on every reader for FAULT_GRACE_S: no card can come."""
+    faults = [reader.fault() for reader in readers]
+    statuses = [reader.status() for reader in readers]
+    if all(
+        fault is not None and status.fixed_by in TECHNICIAN_FIXES and now - status.since >= FAULT_GRACE_S
+        for fault, status in zip(faults, statuses, strict=True)
+    ):
+        return faults[0]
+    return None
+
+
 def wait_for_card(readers: list[BaseDevice], timeout: float) -> tuple[Identity, float]:
-    """The first identity any reader produces, and ms from the card's arrival to it."""
+    """The first identity any reader produces, and ms from the card's arrival to it.
+
+    A reader that cannot work (none matches the pattern, pcscd is down) is reported as what it
+    is, as soon as it has stood for FAULT_GRACE_S on every reader, or at the timeout: never as
+    "no card".
+    """
     events: queue.Queue[DeviceEvent] = queue.Queue()
     unsubscribe = [reader.subscribe(events.put) for reader in readers]
     started = time.monotonic()
@@ -51,9 +72,17 @@ def wait_for_card(readers: list[BaseDevice], timeout: float) -> tuple[Identity, 
         deadline = started + timeout
         while True:
             try:
-                event = events.get(timeout=max(0.0, deadline - time.monotonic()))
+                event = events.get(timeout=max(0.0, min(deadline - time.monotonic(), FAULT_POLL_S)))
             except queue.Empty:
-                raise DeviceError("no card within the timeout", code="card.none") from None
+                fault = _standing_fault(readers, time.time())
+                if fault is not None:
+                    raise fault from None
+                if time.monotonic() < deadline:
+                    continue
+                raise next(
+                    (f for f in (reader.fault() for reader in readers) if f is not None),
+                    DeviceError("no card within the timeout", code="card.none"),
+                ) from None
             if event.kind == "card_inserted":
                 inserted_at = time.monotonic()
             elif event.kind == "identity":
@@ -67,11 +96,22 @@ def wait_for_card(readers: list[BaseDevice], timeout: float) -> tuple[Identity, 
             reader.close()
 
 
+def technician_message(messages: Messages, error: KioskError) -> str:
+    """The technician's wording where the catalogue has one (`technician.<code>`), else the citizen's."""
+    code = f"technician.{error.code}"
+    if not messages.has(code):
+        return messages.error(error)
+    params = {key: "、".join(value) if isinstance(value, list) else value for key, value in error.params.items()}
+    if params.get("readers") == "":
+        params["readers"] = messages.t("technician.card.no_readers")
+    return messages.t(code, **params)
+
+
 def run(readers: list[BaseDevice], timeout: float) -> tuple[int, str]:
     """Exit code and the JSON line to print."""
     try:
         identity, elapsed_ms = wait_for_card(readers, timeout)
     except KioskError as exc:
-        message = Messages("zh-CN").error(exc)
+        message = technician_message(Messages("zh-CN"), exc)
         return 1, json.dumps({"error": {"code": exc.code, "message": message}}, ensure_ascii=False)
     return 0, json.dumps({**identity_json(identity), "elapsed_ms": round(elapsed_ms, 1)}, ensure_ascii=False)

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -50,6 +51,30 @@ def test_social_security_card_through_pcscd(pcscd_server, citizen_slot) -> None:
     assert (card["name"], card["id_number"], card["sex"]) == ("陈建国", "440524188001010014", "男")
     assert (card["birth_date"], card["ethnicity"]) == ("1880-01-01", "汉")
     assert 0 < card["elapsed_ms"] < 1000
+
+
+def test_a_name_without_wildcards_matches_the_reader_containing_it(pcscd_server, citizen_slot) -> None:
+    """pcscd calls the reader "Kiosk Citizen Slot 00 00"; the technician types what the device says."""
+    code, card = read_card(
+        "--reader",
+        "KIOSK citizen SLOT",
+        "--timeout",
+        "20",
+        insert=lambda: citizen_slot.insert(SocialSecurityCard(HOLDER)),
+    )
+    assert code == 0, card
+    assert card["name"] == "陈建国"
+
+
+def test_a_pattern_no_reader_matches_names_it_and_the_readers_pcscd_has(pcscd_server) -> None:
+    started = time.monotonic()
+    code, answer = read_card("--reader", "Virtual PCD", "--timeout", "20")
+    assert code != 0
+    assert answer["error"]["code"] == "card.reader_missing", answer
+    message = answer["error"]["message"]
+    assert "“Virtual PCD”" in message and "Kiosk Citizen Slot 00 00" in message, message
+    assert "未检测到卡片" not in message
+    assert time.monotonic() - started < 15, "it waited for a card that cannot come"
 
 
 def test_no_card_times_out_with_a_clear_error(pcscd_server) -> None:

@@ -22,6 +22,7 @@ from kiosk.core.devices import Cancel, DeviceState, FixedBy
 from kiosk.core.errors import DeviceError, DeviceTimeout
 from kiosk.core.identity import Identity
 from kiosk.peripherals.base import BaseDevice
+from kiosk.peripherals.pcsc.apdu import CardGone
 from kiosk.peripherals.pcsc.worker import ReaderFault, ReadWorker
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,21 @@ PNP = "\\\\?PnP?\\Notification"
 POLL_MS = 500  # GetStatusChange returns at least this often, to notice close() and new readers
 BACKOFF = (0.05, 0.1, 0.2, 0.4, 0.5)  # re-establishing the context after pcscd went away
 READ_TIMEOUT_S = 5.0
+UNSEEN_SWAP_TRIES = 3  # reads of a card that pcscd says never moved, after the first failed as "gone"
+UNSEEN_SWAP_PAUSE_S = 0.5  # longer than pcscd's 400-ms poll, so a card really pulled shows as gone
+WILDCARDS = frozenset("*?[")
+
+
+def name_matches(pattern: str, reader: str) -> bool:
+    """A pattern with wildcards is a glob; one without matches any name containing it. Both ignore case.
+
+    pcscd appends slot numbers to the name the reader gives itself ("Virtual PCD 00 00"), so a
+    technician who writes the name printed on the device means "contains".
+    """
+    pattern, reader = pattern.lower(), reader.lower()
+    if WILDCARDS & set(pattern):
+        return fnmatch.fnmatchcase(reader, pattern)
+    return pattern in reader
 
 
 @dataclass
@@ -58,9 +74,10 @@ class PcscCardReader(BaseDevice):
         from smartcard import scard  # imported here: only a terminal with PC/SC readers needs pyscard
 
         self._scard: Any = scard
-        self.patterns = {"contactless": contactless_reader.lower(), "citizen": reader.lower()}
+        self.patterns = {"contactless": contactless_reader, "citizen": reader}
         self.read_timeout = read_timeout
         self._slots: dict[str, Slot] = {}
+        self._listed: tuple[str, ...] = ()  # every reader pcscd listed last time, matching or not
         self._context: int | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -103,10 +120,25 @@ class PcscCardReader(BaseDevice):
         with self._lock:
             return {slot.name: slot.role for slot in self._slots.values()}
 
+    def fault(self) -> DeviceError | None:
+        """As the base's, and a missing reader names the patterns and every reader pcscd has."""
+        error = super().fault()
+        if error is not None and error.code == "card.reader_missing":
+            with self._lock:
+                listed = self._listed
+            patterns = [pattern for pattern in self.patterns.values() if pattern]
+            error = DeviceError(
+                f"no reader matches {patterns}; pcscd lists {list(listed)}",
+                code=error.code,
+                patterns=patterns,
+                readers=list(listed),
+            )
+        return error
+
     # -- the monitor ------------------------------------------------------------------------
     def _role(self, reader: str) -> str | None:
         for role, pattern in self.patterns.items():
-            if pattern and fnmatch.fnmatch(reader.lower(), pattern):
+            if pattern and name_matches(pattern, reader):
                 return role
         return None
 
@@ -138,6 +170,7 @@ class PcscCardReader(BaseDevice):
     def _sync_slots(self) -> None:
         names = self._list()
         with self._lock:
+            list_changed, self._listed = self._listed != tuple(names), tuple(names)
             for name in list(self._slots):
                 if name not in names:
                     del self._slots[name]
@@ -148,8 +181,10 @@ class PcscCardReader(BaseDevice):
             has_reader = bool(self._slots)
         if has_reader:
             self._set_state(DeviceState.READY, "card.place")
-        else:
-            self._set_state(DeviceState.DISCONNECTED, "card.reader_missing", FixedBy.TECHNICIAN)
+            return
+        if list_changed:  # reader names are no personal data; logged once per list, not per poll
+            log.warning("no reader matches %s; pcscd lists %s", [p for p in self.patterns.values() if p], names)
+        self._set_state(DeviceState.DISCONNECTED, "card.reader_missing", FixedBy.TECHNICIAN)
 
     def _monitor(self) -> None:
         attempt = 0
@@ -228,14 +263,21 @@ class PcscCardReader(BaseDevice):
 
     def _read_and_report(self, reader: str) -> None:
         """Read the newest card of `reader` until no newer one arrived during the read."""
+        tries = 0
         while True:
             with self._lock:
                 counter, atr = self._wanted.pop(reader)
             identity, error = self._read_once(reader, counter, atr)
+            tries += 1
+            if self._read_again(reader, counter, error, tries):
+                with self._lock:
+                    self._wanted.setdefault(reader, (counter, atr))  # a newer card, if any, goes first
             with self._lock:
                 if reader not in self._wanted:  # no newer card: this result stands
                     self._reading.discard(reader)
                     break
+                if self._wanted[reader][0] != counter:
+                    tries = 0
             # A newer card came meanwhile: this result is stale (often "removed"): drop it.
         if identity is not None:
             self._set_state(DeviceState.READY, "card.present")
@@ -249,6 +291,18 @@ class PcscCardReader(BaseDevice):
             self._deliver(identity, error)
         else:
             log.info("card read on %s dropped: the card left before it was delivered", reader)
+
+    def _read_again(self, reader: str, counter: int, error: DeviceError | None, tries: int) -> bool:
+        """After a read failed as if its card left: is a card still there that pcscd never saw go?
+
+        A card out and another in faster than pcscd polls the reader (400 ms for readers that
+        report no card events) leaves pcscd's state and event counter as they were: the monitor
+        sees nothing, and the read fails only because the first card's session broke. The card in
+        the reader then has never been read. The pause lets pcscd catch up with a real removal.
+        """
+        if error is None or error.code != CardGone.code or tries >= UNSEEN_SWAP_TRIES:
+            return False
+        return not self._stop.wait(UNSEEN_SWAP_PAUSE_S) and self._still_in(reader, counter)
 
     def _still_in(self, reader: str, counter: int) -> bool:
         with self._lock:
