@@ -7,8 +7,8 @@ encoder sends something the halls' printers may not know.
 
 `StreamParser` is incremental, for the printer emulator: it takes bytes as they arrive, a
 command cut off at the end of a chunk waits for the rest, and it hands out events in order —
-printed items, and requests the printer must answer (status, process ID). `parse` reads one
-whole buffer.
+printed items, and requests the printer must answer (status, process ID, printer ID). `parse`
+reads one whole buffer.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ _CUT_WITH_FEED = {65, 66, 97, 98, 103, 104}
 _CUT_PLAIN = {0, 1, 48, 49}
 _HRI = {0: (False, False), 1: (True, False), 2: (False, True), 3: (True, True)}  # (above, below)
 _GS_R = {1: "paper", 49: "paper", 2: "drawer", 50: "drawer"}
+# GS I n: 1-3 (49-51) one-byte IDs; 65 firmware, 66 maker, 67 model, 68 serial, 69 fonts (5F text NUL)
+_GS_I = {1, 2, 3, 49, 50, 51, 65, 66, 67, 68, 69}
 # ESC * m: (dots per column, horizontal and vertical magnification on a 203 dpi head)
 _COLUMN_MODES = {0: (8, 2, 3), 1: (8, 1, 3), 32: (24, 2, 1), 33: (24, 1, 1)}
 DEFAULT_BARCODE_HEIGHT = 162
@@ -78,6 +80,13 @@ class ProcessIdRequest:
 
 
 @dataclass(frozen=True)
+class InfoRequest:
+    """GS I n: the printer's model, firmware and the like, answered in order with the data."""
+
+    n: int
+
+
+@dataclass(frozen=True)
 class Reset:
     """ESC @: print modes back to their defaults."""
 
@@ -99,7 +108,7 @@ class ParseError:
 
 
 Printed = Line | PrintedQR | Bars | Raster | Cut
-Request = StatusRequest | ProcessIdRequest | Reset | RealTimeRequest
+Request = StatusRequest | ProcessIdRequest | InfoRequest | Reset | RealTimeRequest
 Event = Printed | Request | ParseError
 
 
@@ -426,6 +435,11 @@ class StreamParser:
             if n not in _GS_R:
                 raise EscPosError(start, f"GS r {n}: only 1/49 (paper) and 2/50 (drawer) are known")
             self._emit(StatusRequest(realtime=False, n=n & 0x0F))
+        elif cmd == ord("I"):
+            n = self.byte()
+            if n not in _GS_I:
+                raise EscPosError(start, f"GS I {n}: no such printer ID request")
+            self._emit(InfoRequest(n))
         elif cmd == ord("h"):
             n = self.byte()
             if n == 0:

@@ -2,9 +2,11 @@
 
 `PrinterMachine` is the printer itself, with no transport: bytes in, answer bytes out. It parses
 with escpos_parse.StreamParser, answers status queries (DLE EOT, GS r) from a scripted paper
-state, acknowledges process IDs (GS ( H), and renders each paper — everything between two
-cuts — as NNNN.png / .txt / .json / .bin. `PrinterEmulator` puts it behind a TCP port, like a
-network printer on port 9100.
+state, acknowledges process IDs (GS ( H), tells its model and firmware (GS I 67 / 65) when it is
+given them, and renders each paper — everything between two cuts — as NNNN.png / .txt / .json /
+.bin. `PrinterEmulator` puts it behind a TCP port, like a network printer on port 9100.
+
+`process_id=False` is the printer many Chinese models are: it answers status but ignores GS ( H.
 
 Offline (paper out, cover open) it behaves like the real thing: it prints nothing and discards
 what it receives, answers only the real-time status requests, and the paper that was printing
@@ -33,6 +35,7 @@ from kiosk.core.devices import Level
 from kiosk.peripherals import render
 from kiosk.peripherals.escpos_parse import (
     Cut,
+    InfoRequest,
     Parsed,
     ParseError,
     PrintedQR,
@@ -49,6 +52,8 @@ log = logging.getLogger(__name__)
 NEAR_END_DOTS = 600
 CUT_FEED_DOTS = render.MARGIN_BOTTOM  # the stretch fed out to the cutter
 PROCESS_ID_HEADER = bytes([0x37, 0x22])
+INFO_HEADER = bytes([0x5F])  # GS I 65-69: 5F text NUL
+INFO_FIRMWARE, INFO_MODEL = 65, 67
 CLEAR_RESPONSE = bytes([0x37, 0x25, 0x00])  # DLE DC4 8
 _FIXED = 0x12  # bits 1 and 4 of every DLE EOT answer are fixed to 1
 _QR_ECC = {
@@ -133,8 +138,14 @@ class PrinterMachine:
         roll_dots: int | None = None,
         near_end_dots: int = NEAR_END_DOTS,
         on_paper: Callable[[PrintedPaper], None] | None = None,
+        process_id: bool = True,
+        model: str | None = None,
+        firmware: str | None = None,
     ) -> None:
         self.paper_dots = paper(paper_width_mm).dots
+        self.process_id = process_id  # False: GS ( H is ignored, as many printers sold in China do
+        # what GS I 67 / 65 answer, in ASCII as printers send it; a request not in it is not answered
+        self.info = {n: text.encode("ascii") for n, text in ((INFO_MODEL, model), (INFO_FIRMWARE, firmware)) if text}
         self.out_dir = out_dir
         self.near_end_dots = near_end_dots
         self.on_paper = on_paper
@@ -254,12 +265,18 @@ class PrinterMachine:
             if self._items and self._paper_job != self._job:  # a new job must not continue an old paper
                 self._finish(complete=False, end=parsed.end - 2)
         elif isinstance(event, ProcessIdRequest):
-            if not self._items and self.papers:  # asked right after a cut: it confirms that paper
+            if not self.process_id:
+                return b""
+            if self._items:
+                self._ids.append(event.ids)
+            elif self.papers and self._paper_job == self._job:  # right after this line's cut: that paper's
                 self.papers[-1].process_ids.append(event.ids)
                 self._save_summary(self.papers[-1])
-            else:
-                self._ids.append(event.ids)
+            # else a question about no paper (a driver probing what the printer answers)
             return PROCESS_ID_HEADER + event.ids + b"\x00"
+        elif isinstance(event, InfoRequest):
+            text = self.info.get(event.n)
+            return b"" if text is None else INFO_HEADER + text + b"\x00"
         elif isinstance(event, ParseError):
             log.warning("printer emulator: %s at byte %d", event.message, event.offset)
             self._errors.append(f"byte {event.offset}: {event.message}")
@@ -410,6 +427,13 @@ class PrinterEmulator:
         """Every received chunk takes this long to print: a slow printer."""
         self.chunk_delay = seconds
 
+    def drop_connections(self) -> None:
+        """The printer closes every open connection: a cable pulled, the printer switched off and on."""
+        with self.head:
+            for sock in self._server.connections:
+                with contextlib.suppress(OSError):  # already closed by the peer
+                    sock.shutdown(socket.SHUT_RDWR)  # wakes its thread out of recv()
+
     def start(self) -> PrinterEmulator:
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="printer-emulator", daemon=True
@@ -420,10 +444,7 @@ class PrinterEmulator:
     def stop(self) -> None:
         if self._thread is not None:  # shutdown() waits for a serve_forever that must have started
             self._server.shutdown()
-        with self.head:
-            for sock in self._server.connections:
-                with contextlib.suppress(OSError):  # already closed by the peer
-                    sock.shutdown(socket.SHUT_RDWR)  # wakes its thread out of recv()
+        self.drop_connections()
         self._server.server_close()
         if self._thread is not None:
             self._thread.join()

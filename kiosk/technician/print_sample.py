@@ -2,8 +2,14 @@
 
 For the technician installing a printer: one made-up citizen (a GB 11643 example ID number,
 masked on paper, as always) on the first service of the catalogue. Prints one JSON line
-{"job_id", "bytes", "ms", "state", "paper"} and exits 0 when printed, 1 when the printer
-refused (state and code say why), 2 on a bad profile or connection.
+{"job_id", "printed", "bytes", "confirmation", "model", "firmware", "ms", "state", "paper"}
+(and "code" when the printer refused) and exits 0 when printed, 1 when the printer refused
+(state and code say why), 2 on a bad profile or connection.
+
+`bytes` is what was sent to the printer, a failed job's too (0: refused before sending);
+`confirmation` how the job was counted printed (status.Confirmation: "process_id", "status",
+"none"), or, when it failed after sending, what was awaited; null when nothing was sent;
+`model` and `firmware` what the printer answered to GS I, null where it did not.
 """
 
 from __future__ import annotations
@@ -107,16 +113,21 @@ def _print(printer: EscPosPrinter, document: Document, kind: str, timeout: float
     printer.open()
     started = time.perf_counter()
     try:
-        result = printer.print_document(document, job_id, timeout)
-        report: dict[str, object] = {"job_id": job_id, "printed": True, "bytes": result.byte_count}
+        printer.print_document(document, job_id, timeout)
+        report: dict[str, object] = {"job_id": job_id, "printed": True}
     except KioskError as exc:
-        report = {"job_id": job_id, "printed": False, "bytes": 0, "code": exc.code}
+        report = {"job_id": job_id, "printed": False, "code": exc.code}
     finally:
         elapsed = (time.perf_counter() - started) * 1000
         status = printer.status()
+        job, answers = printer.last_job, printer.answers
         printer.close()
     return {
         **report,
+        "bytes": job.sent if job else 0,
+        "confirmation": job.confirmation if job else None,
+        "model": answers.model if answers else None,
+        "firmware": answers.firmware if answers else None,
         "ms": round(elapsed, 1),
         "state": status.state.value,
         "paper": status.consumables.get("paper", "unknown"),

@@ -30,8 +30,23 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argp
     p.add_argument("--paper", choices=("ok", "low", "out"), default="ok", help="what the paper sensors report")
     p.add_argument("--roll-dots", type=int, help="paper left on the roll, in dots: it runs out while printing")
     p.add_argument("--silent", action="store_true", help="answer no status queries (status unreadable)")
+    p.add_argument(
+        "--no-process-id",
+        dest="process_id",
+        action="store_false",
+        help="answer status (DLE EOT, GS r) but not GS ( H, as many printers sold in China do",
+    )
+    p.add_argument("--model", type=_ascii, help="what GS I 67 answers (model name); not given: not answered")
+    p.add_argument("--firmware", type=_ascii, help="what GS I 65 answers (firmware version)")
     p.set_defaults(func=run)
     return p
+
+
+def _ascii(text: str) -> str:
+    """A GS I answer is printable ASCII, at most 80 characters, as printers send it."""
+    if not (text.isascii() and text.isprintable() and 0 < len(text) <= 80):
+        raise argparse.ArgumentTypeError(f"{text!r}: 1-80 printable ASCII characters")
+    return text
 
 
 def _announce(paper: PrintedPaper) -> None:
@@ -41,7 +56,16 @@ def _announce(paper: PrintedPaper) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    machine = PrinterMachine(args.width, args.out, Level(args.paper), args.roll_dots, on_paper=_announce)
+    machine = PrinterMachine(
+        args.width,
+        args.out,
+        Level(args.paper),
+        args.roll_dots,
+        on_paper=_announce,
+        process_id=args.process_id,
+        model=args.model,
+        firmware=args.firmware,
+    )
     machine.silent(args.silent)
     stopping = threading.Event()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -180,14 +181,67 @@ def test_a_slow_printer_still_prints_in_order(emulator: PrinterEmulator) -> None
     assert emulator.machine.papers[0].text_lines() == ["slow"]
 
 
-def test_the_cli_listens_and_writes_papers(tmp_path: Path) -> None:
-    """`kiosk printer-emulator` in its own process; `kiosk print` sends it every sample paper."""
-    out = tmp_path / "papers"
-    command = [sys.executable, "main.py", "printer-emulator", "--port", "0", "--out", str(out), "--width", "80"]
+def test_gs_i_tells_the_model_and_firmware_it_was_given(tmp_path: Path) -> None:
+    machine = PrinterMachine(58, tmp_path, model="XP-58IIH", firmware="V7.03")
+    with PrinterEmulator(machine) as emulator, connect(emulator) as sock:
+        assert ask(sock, b"\x1dIC", 10) == b"\x5fXP-58IIH\x00"
+        assert ask(sock, b"\x1dIA", 7) == b"\x5fV7.03\x00"
+        assert ask(sock, b"\x1dIB", timeout=0.3) == b""  # the maker: not scripted, not answered
+        machine.open_cover()
+        assert ask(sock, b"\x1dIC", timeout=0.3) == b""  # offline: only real-time requests are answered
+    assert machine.papers == []
+
+
+def test_without_a_model_gs_i_is_not_answered(emulator: PrinterEmulator) -> None:
+    with connect(emulator) as sock:
+        assert ask(sock, b"\x1dIC\x1dIA", timeout=0.3) == b""
+        assert ask(sock, b"\x10\x04\x04") == b"\x12"
+
+
+def test_without_process_id_it_answers_status_but_not_gs_paren_h(tmp_path: Path) -> None:
+    machine = PrinterMachine(58, tmp_path, process_id=False)
+    with PrinterEmulator(machine) as emulator, connect(emulator) as sock:
+        assert ask(sock, b"\x10\x04\x04") == b"\x12"
+        assert ask(sock, receipt("no answer") + process_id(b"E001"), 7, timeout=0.3) == b""
+        assert ask(sock, receipt("in order") + b"\x1dr\x01") == b"\x00"  # GS r after the cut: answered
+    first, second = machine.wait_papers(2, TIMEOUT)
+    assert (first.text_lines(), first.process_ids) == (["no answer"], [])
+    assert second.complete and second.text_lines() == ["in order"]
+
+
+@contextlib.contextmanager
+def cli_emulator(out: Path, *flags: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """`kiosk printer-emulator` in its own process, 80 mm; yields it and the URL it listens on."""
+    command = [sys.executable, "main.py", "printer-emulator", "--port", "0", "--out", str(out), "--width", "80", *flags]
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
-        listening = json.loads(proc.stdout.readline())["listening"]
+        yield proc, json.loads(proc.stdout.readline())["listening"]
+    finally:
+        proc.terminate()
+        assert proc.wait(TIMEOUT) == 0
+
+
+def run_print(listening: str, sample: str, *flags: str) -> tuple[int, dict[str, object], str]:
+    """`kiosk print --json`: its exit code, its report, and all it wrote."""
+    printed = subprocess.run(
+        [sys.executable, "main.py", "print", "--printer", listening, "--sample", sample, "--json", *flags],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return printed.returncode, json.loads(printed.stdout), printed.stdout + printed.stderr
+
+
+REPORT_KEYS = {"job_id", "printed", "bytes", "confirmation", "model", "firmware", "ms", "state", "paper"}
+
+
+def test_the_cli_listens_and_writes_papers(tmp_path: Path) -> None:
+    """`kiosk printer-emulator` in its own process; `kiosk print` sends it every sample paper."""
+    out = tmp_path / "papers"
+    with cli_emulator(out) as (proc, listening):
+        assert proc.stdout is not None
         host, port = listening.removeprefix("tcp://").rsplit(":", 1)
         with socket.create_connection((host, int(port)), timeout=TIMEOUT) as sock:
             sock.sendall(receipt("受理凭证", "技术员测试"))
@@ -204,45 +258,52 @@ def test_the_cli_listens_and_writes_papers(tmp_path: Path) -> None:
             assert png.width == 576
 
         for seq, sample in enumerate(("acceptance", "checklist", "query", "test"), start=2):
-            printed = subprocess.run(
-                [sys.executable, "main.py", "print", "--printer", listening, "--sample", sample, "--json"],
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
-            assert printed.returncode == 0, printed.stderr
-            report = json.loads(printed.stdout)
-            assert set(report) == {"job_id", "printed", "bytes", "ms", "state", "paper"}
+            code, report, said = run_print(listening, sample)
+            assert code == 0, said
+            assert set(report) == REPORT_KEYS
             assert report["printed"] and report["bytes"] > 500
+            assert (report["confirmation"], report["model"], report["firmware"]) == ("process_id", None, None)
             assert (report["state"], report["paper"]) == ("ready", "ok")
             paper = json.loads(proc.stdout.readline())
             assert paper["seq"] == seq and paper["complete"]
             if sample == "acceptance":
                 assert "证件号码：1101**********002X" in paper["lines"]  # the made-up citizen, masked
-                assert "11010519491231002X" not in printed.stdout + printed.stderr + "".join(paper["lines"])
-    finally:
-        proc.terminate()
-        assert proc.wait(TIMEOUT) == 0
+                assert "11010519491231002X" not in said + "".join(paper["lines"])
+
+
+def test_print_cli_on_a_printer_without_process_id_prints_every_paper_at_once(tmp_path: Path) -> None:
+    """The field report: each sample took the whole 30 s and said printer.timeout, though printed."""
+    flags = ("--no-process-id", "--model", "XP-T80Q", "--firmware", "V7.03")
+    with cli_emulator(tmp_path / "papers", *flags) as (proc, listening):
+        assert proc.stdout is not None
+        for seq, sample in enumerate(("acceptance", "checklist", "query", "test"), start=1):
+            code, report, said = run_print(listening, sample)  # the default --timeout of 30 s
+            assert code == 0, said
+            assert set(report) == REPORT_KEYS
+            assert report["printed"] and report["bytes"] > 500
+            assert (report["confirmation"], report["model"], report["firmware"]) == ("status", "XP-T80Q", "V7.03")
+            assert (report["state"], report["paper"]) == ("ready", "ok")
+            assert isinstance(report["ms"], float) and report["ms"] < 5000
+            paper = json.loads(proc.stdout.readline())
+            assert paper["seq"] == seq and paper["complete"]
+
+
+def test_print_cli_reports_the_bytes_sent_when_the_job_fails(tmp_path: Path) -> None:
+    machine = PrinterMachine(80, tmp_path, roll_dots=300, process_id=False)  # the roll ends mid-receipt
+    with PrinterEmulator(machine) as emulator:
+        code, report, _ = run_print(emulator.url, "acceptance", "--timeout", "5")
+    assert code == 1
+    assert (report["printed"], report["code"], report["confirmation"]) == (False, "printer.paper_out", "status")
+    assert isinstance(report["bytes"], int) and report["bytes"] > 500  # it went out; the paper ran out
+    assert [paper.complete for paper in machine.papers] == [False]
 
 
 def test_print_cli_says_why_when_the_printer_is_not_there(tmp_path: Path) -> None:
     with PrinterEmulator(PrinterMachine(80)) as gone:
         url = gone.url
-    printed = subprocess.run(
-        [sys.executable, "main.py", "print", "--printer", url, "--sample", "acceptance", "--json", "--timeout", "1"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert printed.returncode == 1
-    report = json.loads(printed.stdout)
+    code, report, _ = run_print(url, "acceptance", "--timeout", "1")
+    assert code == 1
     assert (report["printed"], report["code"], report["state"]) == (False, "printer.offline", "disconnected")
-    bad = subprocess.run(
-        [sys.executable, "main.py", "print", "--printer", "http://x", "--json"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    assert bad.returncode == 2 and "tcp://HOST:PORT" in json.loads(bad.stdout)["error"]
+    assert (report["bytes"], report["confirmation"], report["model"]) == (0, None, None)
+    code, report, _ = run_print("http://x", "test")
+    assert code == 2 and "tcp://HOST:PORT" in str(report["error"])

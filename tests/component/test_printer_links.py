@@ -120,6 +120,7 @@ def test_serial_prints_a_receipt_and_reads_paper_low(
         assert device.check() == device.check()  # asked again: the same answer, nothing left over on the line
         record = device.journal.get("serial-1")
         assert record is not None and record["confirmed"] is True  # the process ID came back over the pty
+        assert record["confirmation"] == "process_id"
         assert "printed" in events
     finally:
         device.close()
@@ -128,6 +129,24 @@ def test_serial_prints_a_receipt_and_reads_paper_low(
     assert paper.text_lines() == receipt_lines()
     assert len(paper.process_ids) == 1
     assert took < 5.0
+
+
+def test_serial_printer_without_process_id_is_confirmed_by_status(
+    serial_line: SerialLine, machine: PrinterMachine, tmp_path: Path
+) -> None:
+    machine.process_id = False
+    started = time.monotonic()
+    device = make_printer(f"serial://{serial_line.path}?baud=115200", tmp_path)
+    try:
+        device.print_document(receipt(), "serial-status", TIMEOUT)
+        took = time.monotonic() - started
+        assert device.journal.get("serial-status")["confirmation"] == "status"
+        assert device.status().state is DeviceState.READY
+    finally:
+        device.close()
+    (paper,) = machine.papers
+    assert paper.text_lines() == receipt_lines() and paper.process_ids == []
+    assert took < 5.0  # open, probe and print: no waiting out the caller's timeout
 
 
 def test_serial_paper_out_refuses_before_the_receipt(
@@ -174,6 +193,7 @@ def test_file_prints_without_status_and_records_the_job_unconfirmed(
 
         record = device.journal.get("file-1")
         assert record is not None and record["confirmed"] is False
+        assert record["confirmation"] == "none" and device.answers is None  # nothing to ask a file
         assert record["bytes"] == len(data)
 
         again = device.print_document(receipt(), "file-1", TIMEOUT)  # asked again: nothing more is written
@@ -262,7 +282,7 @@ def test_tcp_printer_that_never_answers_prints_unconfirmed(tmp_path: Path, caplo
             took = time.monotonic() - started
             assert "paper status unknown" in caplog.text
             record = device.journal.get("deaf-1")
-            assert record is not None and record["confirmed"] is False
+            assert record is not None and (record["confirmed"], record["confirmation"]) == (False, "none")
             assert device.status().consumables["paper"] is Level.UNKNOWN
         finally:
             device.close()

@@ -12,6 +12,7 @@ from kiosk.peripherals import code128, escpos, render
 from kiosk.peripherals.escpos_parse import (
     Cut,
     EscPosError,
+    InfoRequest,
     ParseError,
     PrintedQR,
     ProcessIdRequest,
@@ -142,6 +143,13 @@ def test_process_id_request_comes_after_what_was_before_it() -> None:
     assert events(b"\x1c&a\n\x1d(H\x06\x00\x30\x30ABCD") == [Line("a"), ProcessIdRequest(b"ABCD")]
     with pytest.raises(EscPosError):
         parse(b"\x1d(H\x06\x00\x31\x30ABCD")
+
+
+def test_printer_id_requests_are_events_that_print_nothing() -> None:
+    assert events(b"\x1dIC\x1dIA\x1dI\x01") == [InfoRequest(67), InfoRequest(65), InfoRequest(1)]
+    assert parse(b"\x1dIC").items == []
+    with pytest.raises(EscPosError, match="GS I 70"):
+        parse(b"\x1dIF")
 
 
 def test_styles_without_content_are_accepted() -> None:

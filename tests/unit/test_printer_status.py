@@ -167,6 +167,104 @@ def test_inbox_clear_forgets_everything_including_half_an_answer() -> None:
     assert inbox.status_bytes == [FIXED] and inbox.process_ids == []
 
 
+INFO = b"\x5fXP-T80Q\x00"
+
+
+def test_inbox_keeps_printer_info_apart_from_status_bytes() -> None:
+    inbox = st.Inbox()
+    inbox.feed(bytes([FIXED]) + INFO + ANSWER + b"\x5fV7.03\x00" + bytes([0x00]))
+    assert inbox.infos == ["XP-T80Q", "V7.03"]
+    assert inbox.process_ids == [b"Ab1Z"]
+    assert inbox.status_bytes == [FIXED, 0x00]  # the NULs that end the answers are not GS r answers
+
+
+@pytest.mark.parametrize("cut", range(1, len(INFO)))
+def test_inbox_waits_for_the_rest_of_printer_info_wherever_it_is_cut(cut: int) -> None:
+    inbox = st.Inbox()
+    inbox.feed(INFO[:cut])
+    assert inbox.infos == [] and inbox.status_bytes == []
+    inbox.forget_answers()  # a job starts meanwhile: the answer on its way is kept whole
+    inbox.feed(INFO[cut:] + bytes([0x00]))
+    assert inbox.infos == ["XP-T80Q"] and inbox.status_bytes == [0x00]
+
+
+def test_inbox_a_0x5f_with_no_nul_where_info_must_end_is_a_stray_byte() -> None:
+    inbox = st.Inbox()
+    inbox.feed(b"\x5f" + b"x" * st.INFO_MAX)
+    assert inbox.status_bytes == []  # an answer of the longest length may still end
+    inbox.feed(b"y")
+    assert inbox.infos == [] and inbox.status_bytes[0] == 0x5F
+    assert len(inbox.status_bytes) == 2 + st.INFO_MAX
+
+
+def test_inbox_printer_info_keeps_only_printable_text() -> None:
+    inbox = st.Inbox()
+    inbox.feed(b"\x5f EPSON\x07\xffTM \x00")
+    assert inbox.infos == ["EPSON\ufffdTM"]
+
+
+def test_dle_eot_and_gs_r_answers_are_told_apart_by_shape() -> None:
+    for byte in range(256):
+        assert not (st.is_dle_eot_answer(byte) and st.is_gs_r_answer(byte)), byte
+    assert not st.is_dle_eot_answer(st.INFO_HEAD) and not st.is_gs_r_answer(st.INFO_HEAD)
+    assert not st.is_dle_eot_answer(0x37) and not st.is_gs_r_answer(0x37)
+
+
+def test_inbox_take_takes_one_kind_keeps_the_other_and_drops_noise() -> None:
+    inbox = st.Inbox()
+    inbox.feed(bytes([0x00, FIXED, 0x37, FIXED | 0x0C, 0x03, 0xFF]))
+    assert inbox.answers_to(st.is_gs_r_answer) == [0x00, 0x03]
+    assert inbox.take(st.is_dle_eot_answer) == [FIXED, FIXED | 0x0C]
+    assert inbox.status_bytes == [0x00, 0x03]
+    assert inbox.take(st.is_gs_r_answer) == [0x00, 0x03] and inbox.status_bytes == []
+
+
+def test_inbox_forget_answers_drops_every_kind() -> None:
+    inbox = st.Inbox()
+    inbox.feed(bytes([FIXED]) + ANSWER + INFO)
+    inbox.forget_answers()
+    assert (inbox.status_bytes, inbox.process_ids, inbox.infos) == ([], [], [])
+
+
+# -- what the printer answers ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("answers", "confirmation"),
+    [
+        (st.Answers(dle_eot=True, gs_r=True, process_id=True), "process_id"),
+        (st.Answers(process_id=True), "process_id"),
+        (st.Answers(dle_eot=True, gs_r=True), "status"),
+        (st.Answers(dle_eot=True), "status"),
+        (st.Answers(gs_r=True), "status"),
+        (st.Answers(model="XP-T80Q", firmware="V7.03"), "none"),
+        (st.NOTHING, "none"),
+    ],
+)
+def test_the_best_confirmation_the_printer_offers(answers: st.Answers, confirmation: str) -> None:
+    assert answers.confirmation == confirmation
+
+
+@pytest.mark.parametrize("token", [b"Pr0b", None])
+def test_the_probe_asks_in_order_with_gs_r_last_and_prints_nothing(token: bytes | None) -> None:
+    data = st.identify_request(token)
+    printout = escpos_parse.parse(data)
+    assert printout.items == []  # no text, no feed, no cut
+    expected = [
+        escpos_parse.InfoRequest(67),
+        *([escpos_parse.ProcessIdRequest(token)] if token else []),
+        escpos_parse.StatusRequest(realtime=False, n=1),
+        escpos_parse.Reset(),  # clears whatever a printer that knows none of it kept as text
+    ]
+    assert printout.requests == expected
+    assert escpos_parse.parse(st.firmware_request(True)).requests == [
+        escpos_parse.InfoRequest(65),
+        escpos_parse.StatusRequest(realtime=False, n=1),
+        escpos_parse.Reset(),
+    ]
+    assert escpos_parse.parse(st.firmware_request(False)).items == []
+
+
 # -- the process ID request --------------------------------------------------------------------
 
 
@@ -356,8 +454,8 @@ def test_journal_records_survive_a_new_journal_on_the_same_path(tmp_path: Path) 
     path = tmp_path / "state" / "jobs.jsonl"  # the directory is made on the first record
     first = JobJournal(path)
     assert first.get("R-1") is None
-    first.record("R-1", 1200, confirmed=True)
-    first.record("R-2", 900, confirmed=False)
+    first.record("R-1", 1200, "process_id")
+    first.record("R-2", 900, "none")
     again = JobJournal(path)
     one, two = again.get("R-1"), again.get("R-2")
     assert one is not None and two is not None
@@ -366,11 +464,42 @@ def test_journal_records_survive_a_new_journal_on_the_same_path(tmp_path: Path) 
     assert again.get("R-3") is None
 
 
+def test_journal_says_how_each_job_was_confirmed(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.jsonl"
+    journal = JobJournal(path)
+    for job_id, confirmation in (("R-1", "process_id"), ("R-2", "status"), ("R-3", "none")):
+        journal.record(job_id, 100, confirmation)
+    lines = [json.loads(line) for line in path.read_text("utf-8").splitlines()]
+    assert [(line["confirmation"], line["confirmed"]) for line in lines] == [
+        ("process_id", True),
+        ("status", False),  # delivered, its status after the cut fine: not confirmed by the printer
+        ("none", False),
+    ]
+    again = JobJournal(path)
+    assert [again.confirmation(again.get(job_id) or {}) for job_id in ("R-1", "R-2", "R-3")] == [
+        "process_id",
+        "status",
+        "none",
+    ]
+
+
+def test_journal_lines_from_before_the_confirmation_field_still_read(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.jsonl"
+    path.write_text(
+        '{"job": "OLD-1", "bytes": 100, "confirmed": true, "at": 0}\n'
+        '{"job": "OLD-2", "bytes": 100, "confirmed": false, "at": 0}\n',
+        encoding="utf-8",
+    )
+    journal = JobJournal(path)
+    assert journal.confirmation(journal.get("OLD-1") or {}) == "process_id"
+    assert journal.confirmation(journal.get("OLD-2") or {}) == "none"
+
+
 def test_journal_skips_a_torn_last_line_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "jobs.jsonl"
     journal = JobJournal(path)
-    journal.record("R-1", 100, confirmed=True)
-    journal.record("R-2", 200, confirmed=True)
+    journal.record("R-1", 100, "process_id")
+    journal.record("R-2", 200, "process_id")
     whole = json.dumps({"job": "R-3", "bytes": 300, "confirmed": True, "at": 0.0})
     with open(path, "a", encoding="utf-8") as fh:
         fh.write(whole[: len(whole) // 2])  # the power went in the middle of the append
@@ -388,10 +517,10 @@ def test_journal_skips_a_line_that_is_json_but_no_record(
     tmp_path: Path, line: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "jobs.jsonl"
-    JobJournal(path).record("R-1", 100, confirmed=True)
+    JobJournal(path).record("R-1", 100, "process_id")
     with open(path, "a", encoding="utf-8") as fh:
         fh.write(line)
-    JobJournal(path).record("R-2", 100, confirmed=True)
+    JobJournal(path).record("R-2", 100, "process_id")
     with caplog.at_level(logging.WARNING, logger="kiosk.peripherals.printer.journal"):
         again = JobJournal(path)
     assert again.get("R-1") is not None and again.get("R-2") is not None
@@ -401,10 +530,10 @@ def test_journal_skips_a_line_that_is_json_but_no_record(
 def test_journal_appends_and_never_rewrites(tmp_path: Path) -> None:
     path = tmp_path / "jobs.jsonl"
     journal = JobJournal(path)
-    journal.record("R-1", 100, confirmed=True)
+    journal.record("R-1", 100, "process_id")
     before, inode = path.read_bytes(), os.stat(path).st_ino
-    JobJournal(path).record("R-2", 200, confirmed=False)  # a restart, then a new job
-    journal.record("R-1", 100, confirmed=True)  # even the same id again is one more line, not an edit
+    JobJournal(path).record("R-2", 200, "none")  # a restart, then a new job
+    journal.record("R-1", 100, "process_id")  # even the same id again is one more line, not an edit
     after = path.read_bytes()
     assert after.startswith(before)
     assert os.stat(path).st_ino == inode  # the same file, not a replacement
@@ -415,10 +544,10 @@ def test_journal_appends_and_never_rewrites(tmp_path: Path) -> None:
 
 def test_a_record_after_a_torn_line_survives_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "jobs.jsonl"
-    JobJournal(path).record("R-1", 100, confirmed=True)
+    JobJournal(path).record("R-1", 100, "process_id")
     with open(path, "a", encoding="utf-8") as fh:
         fh.write('{"job": "R-2", "by')  # the power went in the middle of the append
-    JobJournal(path).record("R-3", 300, confirmed=True)  # the kiosk came back and printed R-3
+    JobJournal(path).record("R-3", 300, "process_id")  # the kiosk came back and printed R-3
     assert JobJournal(path).get("R-3") is not None  # so R-3 must not print again after the next restart
 
 

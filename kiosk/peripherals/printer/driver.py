@@ -1,8 +1,21 @@
 """The ESC/POS receipt printer as a device: status before every job, jobs printed exactly once.
 
-A job is the document's bytes followed by a process ID request (GS ( H). It counts as printed
-when the printer answers that request, which it does only after printing everything before it,
-the cut included. Until then:
+What the printer answers is found out once per connection, when it opens (and again after every
+reconnect: another line may reach another printer, or new firmware): real-time status (DLE EOT),
+in-order status (GS r), process ID (GS ( H) and its model and firmware (GS I), each with the
+short status timeout; nothing is printed by asking (`status.identify_request`). The profile says
+what may be asked; the answers decide what is used. A job is the document's bytes followed by
+the best confirmation the printer offers:
+
+* process ID: GS ( H with a token of ours. The printer answers it only after printing
+  everything before it, the cut included: the job is confirmed printed;
+* status: a printer that answers status but not GS ( H (many sold in China). GS r after the
+  cut is answered once the cut is done; its answer is the status after the cut, and a fine one
+  counts as printed — delivered, not confirmed. A printer that does not answer both DLE EOT and
+  GS r is asked its status just after sending, which is all it offers;
+* none: a printer that answers nothing (file://, a deaf one) prints and is counted printed.
+
+Until a job is counted printed:
 
 * paper out or the cover opened in the middle: the printer stops and drops what it was sent,
   so the job is not done. The caller hears printer.paper_out (or cover_open); when staff have
@@ -12,8 +25,12 @@ the cut included. Until then:
   answer reached us. The printer does not remember jobs, so nothing can tell that case apart;
 * no answer and nothing wrong: the caller's timeout ends it, the state is unknown, never a guess.
 
-Finished job ids are kept in a journal on disk: asking again for a finished job returns its
-result and prints nothing, across restarts of the kiosk too.
+A late answer is never taken for a job's: process IDs carry a fresh token, DLE EOT and GS r
+answers differ in shape, no GS r is sent to a printer that answers DLE EOT but jobs' and the
+probe's, and an answer arriving in pieces is kept whole between jobs.
+
+Finished job ids are kept in a journal on disk, with how each was confirmed: asking again for a
+finished job returns its result and prints nothing, across restarts of the kiosk too.
 """
 
 from __future__ import annotations
@@ -25,6 +42,8 @@ import secrets
 import string
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from kiosk.core.devices import DeviceState, FixedBy, Level, PrintResult
@@ -45,6 +64,15 @@ STATUS_POLL_S = 0.5  # while waiting for a job's answer, ask the paper sensor th
 WATCH_FAULT_S = 1.0  # a printer in fault is asked this often, to say "ready" soon after staff fix it
 WATCH_IDLE_S = 20.0  # an idle, healthy printer is asked this often (paper low, cable pulled)
 BACKOFF_S = (0.2, 0.5, 1.0, 2.0)
+
+
+@dataclass
+class JobReport:
+    """What the last print_document call did, for the technician's report: after a failure too."""
+
+    job_id: str
+    sent: int = 0  # the document's bytes once written to the printer (0: refused before); a finished job's then
+    confirmation: st.Confirmation | None = None  # how it was (or was to be) counted printed; None: not sent
 
 
 class EscPosPrinter(BaseDevice):
@@ -69,13 +97,24 @@ class EscPosPrinter(BaseDevice):
         self.capabilities = frozenset(
             {f"paper_{profile.paper_width_mm}", "qr_native" if profile.native_qr else "qr_raster"}
             | ({"cut"} if profile.cutter != "none" else set())
-            | ({"status"} if profile.status and self.link.endpoint.readable else set())
+            | ({"status"} if self._may_ask else set())
         )
         self._head = threading.Lock()  # one print head: jobs and status checks take turns
         self._inbox = st.Inbox()
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
         self._paper = Level.UNKNOWN
+        self._answers: st.Answers | None = None  # what this connection's printer answers; None: not asked yet
+        self.last_job: JobReport | None = None
+
+    @property
+    def answers(self) -> st.Answers | None:
+        """What the printer answered when this connection was probed; None before (or never)."""
+        return self._answers
+
+    @property
+    def _may_ask(self) -> bool:
+        return self.profile.status and self.link.endpoint.readable
 
     # -- the device contract --------------------------------------------------------------
 
@@ -101,14 +140,16 @@ class EscPosPrinter(BaseDevice):
             raise ValueError(f"job id {job_id!r}: letters, digits, '_', '.', '-' only")
         data = escpos.encode(document, self.profile)  # a document that cannot be printed fails here
         deadline = time.monotonic() + timeout
+        self.last_job = job = JobReport(job_id)  # a busy printer's refusal is this call's report too
         if not self._head.acquire(timeout=timeout):
             raise DeviceError(f"{self.name} is busy", code="printer.busy", device=self.name)
         try:
             earlier = self.journal.get(job_id)
             if earlier is not None:
-                return self._result(job_id, int(str(earlier["bytes"])), None)
-            token = self._print(data, deadline)
-            self.journal.record(job_id, len(data), confirmed=token is not None)
+                job.sent, job.confirmation = int(str(earlier["bytes"])), self.journal.confirmation(earlier)
+                return self._result(job_id, job.sent, None)
+            token = self._print(data, deadline, job)
+            self.journal.record(job_id, len(data), job.confirmation or "none")
         finally:
             self._head.release()
         self._emit("printed", job_id)
@@ -121,21 +162,25 @@ class EscPosPrinter(BaseDevice):
 
     # -- a job ------------------------------------------------------------------------------
 
-    def _print(self, data: bytes, deadline: float) -> bytes | None:
-        """Send until printed; the process ID token it was confirmed with, None if it cannot confirm."""
+    def _print(self, data: bytes, deadline: float, job: JobReport) -> bytes | None:
+        """Send until printed; the process ID token it was confirmed with, None if confirmed otherwise."""
         attempt = 0
         while True:
             try:
                 paper = self._check()
                 self._refuse_on_fault()
+                answers = self._answers or st.NOTHING
                 if paper.paper is Level.UNKNOWN:
                     log.warning("printer %s: paper status unknown, printing anyway", self.name)
-                # a printer that does not answer status will not answer a process ID either
-                token = self._token() if self.profile.process_id and paper.paper is not Level.UNKNOWN else None
-                self._inbox.clear()
-                self.link.write(data + (st.process_id_request(token) if token else b""))
+                    answers = st.NOTHING  # a printer silent just now will not answer the job either
+                token = self._token() if answers.process_id else None
+                # GS r after the cut, only where no status poll is a GS r that could answer for it
+                after_cut = token is None and answers.dle_eot and answers.gs_r
+                self._inbox.forget_answers()
+                self.link.write(data + (st.process_id_request(token) if token else st.GS_R_PAPER if after_cut else b""))
+                job.sent, job.confirmation = len(data), answers.confirmation
                 self._set_state(DeviceState.BUSY, "printer.printing")
-                self._await_printed(token, deadline)
+                job.confirmation = self._await_printed(token, after_cut, deadline)
                 self._set_state(DeviceState.READY, "device.ready")
                 return token
             except LinkLost as exc:
@@ -148,16 +193,16 @@ class EscPosPrinter(BaseDevice):
                     raise DeviceError(f"{self.name}: {exc}", code="printer.offline", device=self.name) from None
                 time.sleep(pause)
 
-    def _await_printed(self, token: bytes | None, deadline: float) -> None:
-        """Until the printer answers `token`; a fault while waiting means the job did not finish."""
-        if token is None:
-            # no way to hear "printed": a fault reported right after sending still means "not done"
+    def _await_printed(self, token: bytes | None, after_cut: bool, deadline: float) -> st.Confirmation:
+        """Until the printer says the job is done, and how it said it; a fault while waiting: not done."""
+        if token is None and not after_cut:
+            # nothing comes back by itself: the status right after sending is all the printer offers
             time.sleep(min(self.status_timeout, max(deadline - time.monotonic(), 0)))
-            self._check()
+            paper = self._check()
             self._refuse_on_fault()
-            return
+            return "none" if paper.paper is Level.UNKNOWN else "status"
         next_status = time.monotonic() + STATUS_POLL_S
-        while token not in self._inbox.process_ids:
+        while not self._job_answered(token):
             now = time.monotonic()
             if now >= deadline:
                 self._set_state(DeviceState.UNKNOWN, "printer.timeout", FixedBy.RETRY)
@@ -167,6 +212,17 @@ class EscPosPrinter(BaseDevice):
                 self._refuse_on_fault()
                 next_status = time.monotonic() + STATUS_POLL_S
             self._inbox.feed(self.link.read(min(0.1, deadline - now)))
+        if token is not None:
+            return "process_id"
+        self._apply(st.from_gs_r(self._inbox.take(st.is_gs_r_answer)[0]))  # the status after the cut
+        self._refuse_on_fault()
+        return "status"
+
+    def _job_answered(self, token: bytes | None) -> bool:
+        """Its process ID has come back, or else the answer to the GS r sent after its cut."""
+        if token is not None:
+            return token in self._inbox.process_ids
+        return bool(self._inbox.answers_to(st.is_gs_r_answer))
 
     def _result(self, job_id: str, byte_count: int, token: bytes | None) -> PrintResult:
         """The caller's record of a job; the simulated printer adds the paper's files to it."""
@@ -179,33 +235,76 @@ class EscPosPrinter(BaseDevice):
     # -- status -----------------------------------------------------------------------------
 
     def _check(self) -> st.PaperStatus:
-        """Connect if needed, read the status, set the device state from it."""
+        """Connect if needed, read the status, set the device state from it; probe a new connection."""
         try:
             if not self.link.is_open:
                 self.link.open()
-            paper = self._read_status()
+                self._inbox.clear()
+                self._answers = None
+            paper, read_by = self._read_status()
+            # an offline printer answers only DLE EOT: ask the rest once it is back
+            if self._answers is None and read_by is not None and not _stopped(paper):
+                self._answers = self._probe(read_by == "dle_eot")
         except LinkLost:
             self._set_state(DeviceState.DISCONNECTED, "printer.offline", FixedBy.TECHNICIAN)
             raise
         self._apply(paper)
         return paper
 
-    def _read_status(self) -> st.PaperStatus:
-        if not (self.profile.status and self.link.endpoint.readable):
-            return st.UNKNOWN
-        answer = self._ask(st.DLE_EOT_OFFLINE + st.DLE_EOT_PAPER, 2)
-        if len(answer) == 2:
-            return st.from_dle_eot(*answer)
-        answer = self._ask(st.GS_R_PAPER, 1)
-        return st.from_gs_r(answer[0]) if answer else st.UNKNOWN
+    def _read_status(self) -> tuple[st.PaperStatus, str | None]:
+        """The paper status and the request that read it ("dle_eot", "gs_r"; None: no answer)."""
+        if not self._may_ask:
+            return st.UNKNOWN, None
+        known = self._answers
+        if known is None or known.dle_eot or not known.gs_r:
+            answer = self._ask(st.DLE_EOT_OFFLINE + st.DLE_EOT_PAPER, 2, st.is_dle_eot_answer)
+            if len(answer) == 2:
+                return st.from_dle_eot(*answer), "dle_eot"
+            if known is not None and known.dle_eot:
+                return st.UNKNOWN, None  # not GS r instead: its answer could come late, after a job's
+        answer = self._ask(st.GS_R_PAPER, 1, st.is_gs_r_answer)
+        return (st.from_gs_r(answer[0]), "gs_r") if answer else (st.UNKNOWN, None)
 
-    def _ask(self, query: bytes, count: int) -> list[int]:
-        self._inbox.status_bytes.clear()
+    def _probe(self, dle_eot: bool) -> st.Answers:
+        """What the printer answers besides the status just read: GS r, GS ( H (if the profile allows
+        it), GS I. Once per connection, within the status timeout; see status.identify_request."""
+        token = self._token() if self.profile.process_id else None
+        self._inbox.forget_answers()
+        self.link.write(st.identify_request(token))
+        self._read_until(lambda: bool(self._inbox.answers_to(st.is_gs_r_answer)))
+        gs_r = bool(self._inbox.take(st.is_gs_r_answer))
+        model = self._inbox.infos[0] if self._inbox.infos else None
+        firmware = None
+        if model is not None:
+            self._inbox.infos.clear()
+            self.link.write(st.firmware_request(gs_r))
+            # with GS r, wait for its answer: no GS r answer of the probe may come after the probe
+            self._read_until(lambda: bool(self._inbox.answers_to(st.is_gs_r_answer) if gs_r else self._inbox.infos))
+            self._inbox.take(st.is_gs_r_answer)
+            firmware = self._inbox.infos[0] if self._inbox.infos else None
+        answers = st.Answers(dle_eot, gs_r, token is not None and token in self._inbox.process_ids, model, firmware)
+        log.info(
+            "printer %s answers DLE EOT %s, GS r %s, GS ( H %s; model %s, firmware %s: jobs confirmed by %s",
+            self.name,
+            *("yes" if said else "no" for said in (answers.dle_eot, answers.gs_r, answers.process_id)),
+            answers.model or "-",
+            answers.firmware or "-",
+            answers.confirmation,
+        )
+        return answers
+
+    def _ask(self, query: bytes, count: int, shape: Callable[[int], bool]) -> list[int]:
+        """Send a status query; the first `count` answer bytes of its shape within the status timeout."""
+        self._inbox.take(shape)  # a late answer to an earlier query is not this one's
         self.link.write(query)
+        self._read_until(lambda: len(self._inbox.answers_to(shape)) >= count)
+        return self._inbox.take(shape)[:count]
+
+    def _read_until(self, done: Callable[[], bool]) -> None:
+        """Read what the printer sends until `done()` or the status timeout."""
         deadline = time.monotonic() + self.status_timeout
-        while len(self._inbox.status_bytes) < count and (remaining := deadline - time.monotonic()) > 0:
+        while not done() and (remaining := deadline - time.monotonic()) > 0:
             self._inbox.feed(self.link.read(remaining))
-        return self._inbox.status_bytes[:count]
 
     def _apply(self, paper: st.PaperStatus) -> None:
         levels = {"paper": paper.paper}
@@ -242,3 +341,7 @@ class EscPosPrinter(BaseDevice):
             finally:
                 self._head.release()
                 last = time.monotonic()
+
+
+def _stopped(paper: st.PaperStatus) -> bool:
+    return paper.paper is Level.OUT or paper.cover_open or paper.error

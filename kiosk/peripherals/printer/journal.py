@@ -3,6 +3,10 @@
 One JSON line per finished job, appended and fsynced before the caller hears "printed". Job ids
 are receipt numbers and the like, never personal data. A torn last line (power cut during the
 append) is skipped when read back: that job was not confirmed, so it may print again, once.
+
+Each line says how the job was counted printed (`confirmation`, see status.Confirmation);
+`confirmed` is true only when the printer itself said so (process ID). Lines written before
+`confirmation` existed have only `confirmed`.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import cast, get_args
+
+from kiosk.peripherals.printer.status import Confirmation
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +50,24 @@ class JobJournal:
             fh.seek(-1, os.SEEK_END)
             return fh.read(1) == b"\n"
 
-    def record(self, job_id: str, byte_count: int, confirmed: bool) -> dict[str, object]:
-        """`confirmed`: the printer said it printed (process ID answer), not just took the bytes."""
-        entry: dict[str, object] = {"job": job_id, "bytes": byte_count, "confirmed": confirmed, "at": time.time()}
+    @staticmethod
+    def confirmation(entry: dict[str, object]) -> Confirmation:
+        """How the job of `entry` was counted printed; before it was recorded, only process IDs confirmed."""
+        value = entry.get("confirmation")
+        if value in get_args(Confirmation):
+            return cast(Confirmation, value)
+        return "process_id" if entry.get("confirmed") is True else "none"
+
+    def record(self, job_id: str, byte_count: int, confirmation: Confirmation) -> dict[str, object]:
+        """`confirmation`: the printer said it printed (process_id), or took the bytes and its status
+        after the cut was fine (status: delivered without confirmation), or nothing could be read."""
+        entry: dict[str, object] = {
+            "job": job_id,
+            "bytes": byte_count,
+            "confirmed": confirmation == "process_id",
+            "confirmation": confirmation,
+            "at": time.time(),
+        }
         line = json.dumps(entry, ensure_ascii=False) + "\n"
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)

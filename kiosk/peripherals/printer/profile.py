@@ -28,8 +28,13 @@ class PrinterProfile(Strict):
     fragment_height: int = Field(default=960, ge=24, le=2400)  # taller images go out in slices
     native_qr: bool = True  # GS ( k; False: QR codes are sent as raster images
     cutter: Literal["full", "partial", "none"] = "full"
-    status: bool = True  # answers DLE EOT / GS r; False: never asked, the paper level stays unknown
-    process_id: bool = True  # answers GS ( H: the job is confirmed printed when the answer comes
+    # What the driver may ask; what it uses is what the printer answers when a connection opens
+    # (driver.py: the probe). status: DLE EOT / GS r / GS I may be asked; False: nothing is, the
+    # paper level stays unknown and jobs count printed once sent.
+    status: bool = True
+    # GS ( H may be asked: where answered, a job is confirmed printed by it; where not (or False),
+    # by the status after the cut
+    process_id: bool = True
 
 
 def profile_path(name_or_path: str) -> Path:
