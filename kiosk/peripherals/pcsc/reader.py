@@ -85,6 +85,8 @@ class PcscCardReader(BaseDevice):
         self._wanted: dict[str, tuple[int, bytes]] = {}  # reader → (event counter, ATR) to read
         self._last_identity: tuple[Identity | None, DeviceError | None] | None = None
         self._result = threading.Condition(self._lock)
+        self._arrivals = threading.Condition(self._lock)  # notified when a card is wanted for reading
+        self._unseen_swap_tries: dict[str, tuple[int, int]] = {}  # reader → (event counter, reads)
         self._worker = ReadWorker()
         self._worker_lock = threading.Lock()
 
@@ -256,29 +258,32 @@ class PcscCardReader(BaseDevice):
     def _start_read(self, reader: str, counter: int, atr: bytes) -> None:
         with self._lock:
             self._wanted[reader] = (counter, atr)  # the newest card in this reader
+            self._arrivals.notify_all()
             if reader in self._reading:
                 return  # the running read picks the new card up when it ends
             self._reading.add(reader)
         threading.Thread(target=self._read_and_report, args=(reader,), name=f"{self.name}-read", daemon=True).start()
 
     def _read_and_report(self, reader: str) -> None:
-        """Read the newest card of `reader` until no newer one arrived during the read."""
-        tries = 0
+        """Read the newest card of `reader` until no newer one arrived during the read, and report it.
+
+        A read that failed as if its card had left is reported, and then, if pcscd still shows
+        that card in place, the card in the reader is read again (see `_read_again`).
+        """
         while True:
             with self._lock:
                 counter, atr = self._wanted.pop(reader)
             identity, error = self._read_once(reader, counter, atr)
-            tries += 1
-            if self._read_again(reader, counter, error, tries):
-                with self._lock:
-                    self._wanted.setdefault(reader, (counter, atr))  # a newer card, if any, goes first
             with self._lock:
                 if reader not in self._wanted:  # no newer card: this result stands
                     self._reading.discard(reader)
                     break
-                if self._wanted[reader][0] != counter:
-                    tries = 0
             # A newer card came meanwhile: this result is stale (often "removed"): drop it.
+        self._report(reader, counter, identity, error)
+        if self._read_again(reader, counter, error):
+            self._start_read(reader, counter, atr)
+
+    def _report(self, reader: str, counter: int, identity: Identity | None, error: DeviceError | None) -> None:
         if identity is not None:
             self._set_state(DeviceState.READY, "card.present")
         else:
@@ -292,7 +297,7 @@ class PcscCardReader(BaseDevice):
         else:
             log.info("card read on %s dropped: the card left before it was delivered", reader)
 
-    def _read_again(self, reader: str, counter: int, error: DeviceError | None, tries: int) -> bool:
+    def _read_again(self, reader: str, counter: int, error: DeviceError | None) -> bool:
         """After a read failed as if its card left: is a card still there that pcscd never saw go?
 
         A card out and another in faster than pcscd polls the reader (400 ms for readers that
@@ -300,9 +305,21 @@ class PcscCardReader(BaseDevice):
         sees nothing, and the read fails only because the first card's session broke. The card in
         the reader then has never been read. The pause lets pcscd catch up with a real removal.
         """
-        if error is None or error.code != CardGone.code or tries >= UNSEEN_SWAP_TRIES:
+        if error is None or error.code != CardGone.code:
             return False
-        return not self._stop.wait(UNSEEN_SWAP_PAUSE_S) and self._still_in(reader, counter)
+        with self._arrivals:
+            last_counter, tries = self._unseen_swap_tries.get(reader, (counter, 0))
+            tries = tries + 1 if last_counter == counter else 1
+            self._unseen_swap_tries[reader] = (counter, tries)
+            if tries >= UNSEEN_SWAP_TRIES:
+                return False
+
+            def moved_on() -> bool:  # a card the monitor does see is read anyway, and next
+                return reader in self._wanted or reader in self._reading or self._stop.is_set()
+
+            if self._arrivals.wait_for(moved_on, UNSEEN_SWAP_PAUSE_S):
+                return False
+        return self._still_in(reader, counter)
 
     def _still_in(self, reader: str, counter: int) -> bool:
         with self._lock:
