@@ -246,12 +246,13 @@ class HallClient:
         self, prepared: requests.PreparedRequest, op: str, session_id: str
     ) -> tuple[requests.Response, float]:
         """Sign (anew: a new timestamp and nonce) and send; the answer and the time it was signed at."""
-        sent = bytes(prepared.body or b"")  # always bytes here: we only pass bytes
+        assert prepared.body is None or isinstance(prepared.body, bytes)  # we only pass bytes
+        sent = prepared.body or b""
         now = self.clock.now()
         prepared.headers.update(
             signed_headers(self._key, self.terminal_id, prepared.method or "", prepared.path_url, sent, now=now)
         )
-        settings = self._http.merge_environment_settings(prepared.url, {}, None, None, None)  # proxies from env
+        settings = self._http.merge_environment_settings(prepared.url or "", {}, None, None, None)  # proxies from env
         start = time.monotonic()
         try:
             response = self._http.send(prepared, timeout=self.timeout, **settings)
@@ -321,5 +322,6 @@ def _extras(response: requests.Response) -> dict[str, Any]:
         return {}
     if not isinstance(body, dict):
         return {}
-    fields = {**body, **(body.get("error") if isinstance(body.get("error"), dict) else {})}
+    error = body.get("error")
+    fields = {**body, **(error if isinstance(error, dict) else {})}
     return {k: fields[k] for k in EXTRA_FIELDS if isinstance(fields.get(k), int | float)}
