@@ -150,7 +150,7 @@ class CodeRead:
     """A code read from the camera: the raw bytes are kept, the text is decoded from them."""
 
     raw: bytes
-    text: str  # decoded honouring ECI, else UTF-8, else GB18030; "" if none of them fits
+    text: str  # decoded by the symbology's rules (vision/code_text.py); "" if none fits or two do
     format: str  # "QRCode", "Code128", "PDF417", "DataMatrix"
     encoding: str  # how `text` was decoded: "eci:utf-8", "utf-8", "gb18030", "" …
 

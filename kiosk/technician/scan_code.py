@@ -1,7 +1,9 @@
 """`kiosk scan-code --json FILE...`: read the code in each image file, as the camera would.
 
-One JSON line per file: {"file", "found", "text", "format", "kind", "ms"}, or {"file", "found":
-false, "error"} for a file that is not a readable image. Each image gets the scanner's whole
+One JSON line per file: {"file", "found", "text", "format", "kind", "ms"} (and "refused":
+"camera.code_ambiguous" with no text for a code whose bytes read as two texts, both plausible),
+or {"file", "found": false, "error"} for a file that is not a readable image or that the decoder
+failed on (the next file is read all the same). Each image gets the scanner's whole
 ladder (scan_still); `kind` is what the kiosk would make of the code under the config's rules.
 Exit 0 when every file held a code, 1 otherwise, 2 on a config error. The text may hold an ID
 number: it goes to stdout only, which the technician asked for, and is never logged.
@@ -22,6 +24,7 @@ import numpy as np
 from kiosk.core.code_kinds import CodeRules, classify
 from kiosk.core.config import load_config
 from kiosk.core.errors import ConfigError, DeviceError
+from kiosk.vision.code_text import is_ambiguous
 from kiosk.vision.codes import DECODERS, DEFAULT_FORMATS, FORMATS, check_formats
 from kiosk.vision.scanner import CodeScanner
 
@@ -58,12 +61,18 @@ def scan_file(path: Path, scanner: CodeScanner, rules: CodeRules) -> dict[str, A
     if image is None:
         return {"file": str(path), "found": False, "error": "not an image OpenCV can decode"}
     started = time.perf_counter()
-    read = scanner.scan_still(image)
+    try:
+        read = scanner.scan_still(image)
+    except DeviceError as exc:
+        return {"file": str(path), "found": False, "error": exc.code}
     ms = round((time.perf_counter() - started) * 1000, 1)
     if read is None:
         return {"file": str(path), "found": False, "text": None, "format": None, "kind": None, "ms": ms}
     kind = classify(read, rules).kind.value
-    return {"file": str(path), "found": True, "text": read.text, "format": read.format, "kind": kind, "ms": ms}
+    found = {"file": str(path), "found": True, "text": read.text, "format": read.format, "kind": kind, "ms": ms}
+    if is_ambiguous(read.encoding):
+        found["refused"] = "camera.code_ambiguous"
+    return found
 
 
 def run(args: argparse.Namespace) -> int:

@@ -13,16 +13,41 @@ import pytest
 
 from kiosk.technician import scan_code
 from tests.conftest import ROOT
-from tests.support.code_scenes import ID_NUMBER, RECEIPT, RECEIPT_URL, Look, Payload, code128_scene, qr_scene
+from tests.support.code_scenes import (
+    ID_NUMBER,
+    RECEIPT,
+    RECEIPT_URL,
+    Look,
+    Payload,
+    code128_scene,
+    latin1_code128_modules,
+    qr_scene,
+    qr_segment_modules,
+    render,
+    structured_append_parts,
+)
 
 KEYS = {"file", "found", "text", "format", "kind", "ms"}
 
 
+KANJI = "今度のバージョンでは文章の暗号化ができます。"
+LATIN_1 = "óóóó1234óóabózz"
+
+
 @pytest.fixture(scope="module")
 def pictures(tmp_path_factory) -> dict[str, Path]:
-    """A receipt QR (JPEG), an ID number in Code 128 (PNG), a GBK QR, an empty frame, a non-image."""
+    """A receipt QR (JPEG), an ID number in Code 128 (PNG), a GBK QR, an empty frame, a non-image;
+    a Kanji-mode QR, a QR of half-width katakana (GBK too), ISO-8859-1 Code 128, a structured-append part."""
     folder = tmp_path_factory.mktemp("scan-code")
-    files = {name: folder / name for name in ("receipt.jpg", "id.png", "gbk.png", "empty.png", "junk.jpg")}
+    drawn = {
+        "kanji.png": qr_segment_modules((KANJI, "kanji")),
+        "kana.png": qr_segment_modules(("ﾃﾞｻﾞｲﾝ".encode("cp932"), "byte"), ("QR", "alphanumeric")),
+        "latin1.png": latin1_code128_modules(LATIN_1),
+        "part.png": structured_append_parts(f"{RECEIPT_URL} " * 4)[0],
+    }
+    files = {name: folder / name for name in ("receipt.jpg", "id.png", "gbk.png", "empty.png", "junk.jpg", *drawn)}
+    for name, symbol in drawn.items():
+        cv2.imwrite(str(files[name]), render(symbol, Look(module_px=4.0, noise_seed=len(name))))
     receipt = qr_scene(Payload(RECEIPT_URL), Look(angle=20, noise_seed=1))
     cv2.imwrite(str(files["receipt.jpg"]), receipt.image, [cv2.IMWRITE_JPEG_QUALITY, 85])
     cv2.imwrite(str(files["id.png"]), code128_scene(ID_NUMBER, Look(module_px=3.0, noise_seed=2)).image)
@@ -76,6 +101,27 @@ def test_the_baseline_decoder_and_the_formats_are_chosen(pictures, capsys) -> No
     assert code == 1 and lines[0]["found"] is False  # Code 128 was not asked for
     with pytest.raises(SystemExit):
         scan("--formats", "Aztec", str(pictures["id.png"]), capsys=capsys)
+
+
+def test_text_by_each_symbology_s_rules_or_none(pictures, capsys) -> None:
+    """Kanji mode is Shift_JIS, Code 128 ISO-8859-1 (they came out GB18030), and kana that read
+    as Chinese too give no text rather than a guess."""
+    files = [pictures["kanji.png"], pictures["latin1.png"], pictures["kana.png"]]
+    code, lines = scan(*map(str, files), capsys=capsys)
+    assert code == 0
+    assert [(line["text"], line["format"], line["kind"]) for line in lines] == [
+        (KANJI, "QRCode", "other"),
+        (LATIN_1, "Code128", "other"),
+        ("", "QRCode", "other"),
+    ]
+    assert [line.get("refused") for line in lines] == [None, None, "camera.code_ambiguous"]
+
+
+def test_the_baseline_goes_on_past_a_structured_append_part(pictures, capsys) -> None:
+    """zbar's part of a sequence crashed the command (StopIteration), and the later files got no line."""
+    code, lines = scan("--decoder", "pyzbar", str(pictures["part.png"]), str(pictures["receipt.jpg"]), capsys=capsys)
+    assert code == 1
+    assert [(line["found"], line["text"]) for line in lines] == [(False, None), (True, RECEIPT_URL)]
 
 
 def test_a_bad_config_is_reported(pictures, tmp_path, capsys) -> None:

@@ -48,6 +48,10 @@ class Payload:
         return f"{self.encoding}{f'+eci{self.eci}' if self.eci else ''}"
 
 
+def _with_quiet_zone(qr: segno.QRCode) -> np.ndarray:
+    return np.pad(np.array(qr.matrix, dtype=np.uint8), 4)
+
+
 def qr_modules(payload: Payload, error: str = "M") -> np.ndarray:
     """The QR code's modules (1 = dark) with a 4-module quiet zone."""
     # segno writes the old AIM number 29 for every Chinese codec; newer encoders write 31 (GBK)
@@ -57,11 +61,48 @@ def qr_modules(payload: Payload, error: str = "M") -> np.ndarray:
         qr = segno.make_qr(
             payload.text, encoding=payload.encoding, eci=payload.eci is not None, error=error, boost_error=False
         )
-    return np.pad(np.array(qr.matrix, dtype=np.uint8), 4)
+    return _with_quiet_zone(qr)
+
+
+_SEGMENT_MODES = {
+    "numeric": segno.consts.MODE_NUMERIC,
+    "alphanumeric": segno.consts.MODE_ALPHANUMERIC,
+    "byte": segno.consts.MODE_BYTE,
+    "kanji": segno.consts.MODE_KANJI,
+    "hanzi": segno.consts.MODE_HANZI,
+}
+
+
+def qr_segment_modules(*segments: tuple[str | bytes, str]) -> np.ndarray:
+    """A QR code of (content, mode) segments, with no ECI: Kanji mode takes text (segno writes it in
+    Shift_JIS), Hanzi mode text (GB2312), byte mode bytes as they are."""
+    return _with_quiet_zone(segno.make_qr([(content, _SEGMENT_MODES[mode]) for content, mode in segments]))
+
+
+def structured_append_parts(text: str, parts: int = 2) -> list[np.ndarray]:
+    """The QR codes of a structured-append sequence holding `text` (UTF-8), each with its quiet zone."""
+    return [_with_quiet_zone(qr) for qr in segno.make_sequence(text, symbol_count=parts, encoding="utf-8")]
 
 
 def code128_modules(text: str, height_ratio: float = 0.22) -> np.ndarray:
-    row = code128.modules(text)
+    return _bars(code128.modules(text), height_ratio)
+
+
+def latin1_code128_modules(text: str, height_ratio: float = 0.22) -> np.ndarray:
+    """Code 128 of ISO-8859-1 text, code set B: FNC4 (value 100 in set B) before a character adds
+    128 to the next one (ISO/IEC 15417, 4.3.4.2); kiosk.peripherals.code128 writes ASCII only."""
+    values = [code128.START_B]
+    for byte in text.encode("latin-1"):
+        if not 32 <= byte % 128 < 127:
+            raise ValueError("code set B holds printable characters only")
+        values += [100, byte - 128 - 32] if byte >= 128 else [byte - 32]
+    values.append((values[0] + sum(position * value for position, value in enumerate(values[1:], 1))) % 103)
+    widths = "".join(code128.PATTERNS[value] for value in values) + code128.PATTERNS[code128.STOP]
+    bars = [1 - index % 2 for index, width in enumerate(widths) for _ in range(int(width))]
+    return _bars(np.pad(np.array(bars, dtype=np.uint8), code128.QUIET_MODULES), height_ratio)
+
+
+def _bars(row: np.ndarray, height_ratio: float) -> np.ndarray:
     return np.repeat(row[None, :], max(12, round(len(row) * height_ratio)), axis=0)
 
 

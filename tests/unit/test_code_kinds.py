@@ -186,6 +186,12 @@ def test_an_undecodable_code_is_other() -> None:
     assert classify(CodeRead(b"\xff\xfe", "", "QRCode", ""), RULES).kind is CodeKind.OTHER
 
 
+def test_a_code_whose_text_was_refused_is_other_with_no_text() -> None:
+    """ﾃﾞｻﾞｲﾝ or 棉晦草: code_text gives no text, so nothing is acted on (the camera says why)."""
+    read = CodeRead("ﾃﾞｻﾞｲﾝ".encode("cp932"), "", "QRCode", "ambiguous:gb18030|cp932")
+    assert classify(read, RULES) == Classified(CodeKind.OTHER, "", "")
+
+
 def test_the_repr_holds_no_personal_data() -> None:
     found = classify(CodeRead(ID.encode(), ID, "Code128", "utf-8"), RULES)
     assert ID not in repr(found) and ID[:6] not in repr(found)

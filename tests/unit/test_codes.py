@@ -14,6 +14,7 @@ from kiosk.core.devices import CodeRead
 from kiosk.core.errors import DeviceError
 from kiosk.peripherals import code128
 from kiosk.vision import scanner as scanner_module
+from kiosk.vision.code_text import is_ambiguous
 from kiosk.vision.codes import CODE_128, DATA_MATRIX, PDF417, QR_CODE, decode
 from kiosk.vision.scanner import WINDOW, CodeScanner, likely_places, to_gray
 from tests.support.code_scenes import (
@@ -27,10 +28,13 @@ from tests.support.code_scenes import (
     Scene,
     code128_scene,
     degraded_set,
+    latin1_code128_modules,
     qr_modules,
     qr_scene,
+    qr_segment_modules,
     readable_set,
     sequence,
+    structured_append_parts,
 )
 
 TEXT = "办理进度查询：朝阳区政务服务中心"
@@ -84,6 +88,84 @@ def test_code128_from_an_independent_encoder(text: str, decoder: str) -> None:
     bars = np.repeat(code128.modules(text)[None, :], 40, axis=0)
     reads = [d.read for d in decode(np.pad(printed(bars, 3), 30, constant_values=255), decoder=decoder)]
     assert [(r.raw, r.text, r.format, r.encoding) for r in reads] == [(text.encode(), text, CODE_128, "utf-8")]
+
+
+def test_code128_with_fnc4_is_iso_8859_1() -> None:
+    """ISO/IEC 15417: FNC4 shifts to ISO-8859-1's upper half; read as GB18030 it was 篌篌1234篌ab髗z."""
+    text = "óóóó1234óóabózz"
+    image = np.pad(printed(latin1_code128_modules(text), 3), 30, constant_values=255)
+    reads = [d.read for d in decode(image)]
+    assert [(r.raw, r.text, r.format, r.encoding) for r in reads] == [
+        (text.encode("latin-1"), text, CODE_128, "latin-1")
+    ]
+    assert CodeScanner().scan_still(image).text == text
+
+
+@pytest.mark.parametrize("decoder", ["zxing", "pyzbar"])
+@pytest.mark.parametrize(
+    "text",
+    ["今度のバージョンでは文章の暗号化ができます。", "東京都千代田区霞が関", "点と線"],
+    ids=["sentence", "address", "short"],
+)
+def test_qr_kanji_mode_is_shift_jis(text: str, decoder: str) -> None:
+    image = printed(qr_segment_modules((text, "kanji")))
+    reads = [d.read for d in decode(image, decoder=decoder)]
+    assert [(r.raw, r.text, r.format, r.encoding) for r in reads] == [(text.encode("cp932"), text, QR_CODE, "cp932")]
+
+
+@pytest.mark.parametrize("decoder", ["zxing", "pyzbar"])
+def test_qr_byte_mode_kana_that_is_also_chinese_is_refused(decoder: str) -> None:
+    """ﾃﾞｻﾞｲﾝ in Shift_JIS is 棉晦草 in GBK, both typical: no text rather than a guess."""
+    image = printed(qr_segment_modules(("ﾃﾞｻﾞｲﾝ".encode("cp932"), "byte"), ("QR", "alphanumeric")))
+    reads = [d.read for d in decode(image, decoder=decoder)]
+    assert [(r.raw, r.text) for r in reads] == [("ﾃﾞｻﾞｲﾝQR".encode("cp932"), "")]
+    assert is_ambiguous(reads[0].encoding)
+    assert is_ambiguous(CodeScanner(decoder=decoder).scan_still(image).encoding)
+
+
+def test_qr_hanzi_mode_is_gb2312_by_zxing_s_own_text() -> None:
+    """The same bytes in Hanzi mode: zxing-cpp's text (a second read, only now) tells the mode."""
+    hanzi = printed(qr_segment_modules(("棉晦草", "hanzi")))
+    assert [(d.read.text, d.read.encoding) for d in decode(hanzi)] == [("棉晦草", "gb18030")]
+    byte_mode = printed(qr_segment_modules(("棉晦草".encode("gbk"), "byte")))
+    assert [(d.read.raw, d.read.text) for d in decode(byte_mode)] == [("棉晦草".encode("gbk"), "")]
+
+
+def test_zxing_reads_a_frame_twice_only_for_two_readings(monkeypatch) -> None:
+    calls: list[zxingcpp.TextMode] = []
+    read_barcodes = zxingcpp.read_barcodes
+
+    def counted(image: np.ndarray, **options: object) -> list[zxingcpp.Barcode]:
+        calls.append(options["text_mode"])
+        return read_barcodes(image, **options)
+
+    monkeypatch.setattr(zxingcpp, "read_barcodes", counted)
+    decode(printed(qr_modules(Payload(TEXT, "gbk"))))
+    assert calls == [zxingcpp.TextMode.HexECI]
+    decode(printed(qr_segment_modules(("棉晦草", "hanzi"))))
+    assert calls[1:] == [zxingcpp.TextMode.HexECI, zxingcpp.TextMode.Plain]
+
+
+def test_a_structured_append_part_is_no_code_for_zbar() -> None:
+    """zbar reports a part of a sequence as ZBAR_PARTIAL, a type of no format: skipped, not a crash."""
+    part = printed(structured_append_parts(f"{RECEIPT_URL} {TEXT}" * 2)[0])
+    assert decode(part, decoder="pyzbar") == []
+    assert CodeScanner(decoder="pyzbar").scan_still(part) is None  # was RuntimeError: generator raised StopIteration
+    assert CodeScanner(decoder="pyzbar", votes=1).feed(part) is None
+
+
+@pytest.mark.parametrize(
+    ("decoder", "library"), [("zxing", "zxingcpp.read_barcodes"), ("pyzbar", "pyzbar.wrapper.zbar_scan_image")]
+)
+def test_a_failing_decoder_is_a_device_error(decoder: str, library: str, monkeypatch, caplog) -> None:
+    def fails(*args: object, **kwargs: object) -> None:
+        raise StopIteration(TEXT)  # a message that could be a code's content: not logged
+
+    monkeypatch.setattr(library, fails)
+    with pytest.raises(DeviceError) as caught:
+        decode(printed(qr_modules(Payload(RECEIPT_URL))), decoder=decoder)
+    assert caught.value.code == "camera.code_decoder_failed"
+    assert "StopIteration" in caplog.text and TEXT not in caplog.text
 
 
 @pytest.mark.parametrize("name", [PDF417, DATA_MATRIX])

@@ -25,6 +25,7 @@ from kiosk.core.errors import DeviceCancelled, DeviceError, DeviceTimeout
 from kiosk.peripherals.base import BaseDevice
 from kiosk.peripherals.camera.health import BLACK_AFTER_S, FROZEN_AFTER_S, FrameHealth, Verdict
 from kiosk.peripherals.camera.sources import FrameSource
+from kiosk.vision.code_text import is_ambiguous
 from kiosk.vision.codes import DEFAULT_FORMATS
 from kiosk.vision.page_detect import detect_page
 from kiosk.vision.page_files import capture_page
@@ -234,7 +235,11 @@ class CameraDevice(BaseDevice):
     def scan_code(
         self, timeout: float, cancel: Cancel | None = None, formats: frozenset[str] = frozenset()
     ) -> CodeRead:
-        """A code held up to the camera, once enough frames agree; DeviceTimeout camera.no_code if none."""
+        """A code held up to the camera, once enough frames agree; DeviceTimeout camera.no_code if none.
+
+        DeviceError camera.code_ambiguous for a code whose text reads two ways (code_text refused
+        it: acting on either could be wrong), camera.code_decoder_failed if the decoder fails.
+        """
         scanner = CodeScanner(formats or DEFAULT_FORMATS, self.code_decoder)
         deadline = time.monotonic() + timeout
         after = 0.0
@@ -246,6 +251,8 @@ class CameraDevice(BaseDevice):
                     break
                 raise
             read = scanner.feed(image)
+            if read is not None and is_ambiguous(read.encoding):
+                raise DeviceError("the code's text reads two ways", code="camera.code_ambiguous", device=self.name)
             if read is not None:
                 return read
         raise DeviceTimeout(f"no code in {timeout:.1f} s", code="camera.no_code", device=self.name)
