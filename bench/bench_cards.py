@@ -37,8 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # Imported in the read worker too (spawn re-imports this module): keep the top level light.
 from kiosk.core.devices import DeviceEvent, DeviceState
-from kiosk.peripherals.pcsc.reader import BACKOFF, PcscCardReader
-from kiosk.peripherals.pcsc.social_security import read_social_security
+from kiosk.peripherals.cards.pcsc.reader import BACKOFF, PcscCardReader
+from kiosk.peripherals.cards.pcsc.social_security import read_social_security
 from tests.support.pcscd import PcscdServer, process_socket_dir
 from tests.support.ssse_records import SocialSecurityIdentity
 from tests.support.vpcd_card import CardSlot, SocialSecurityCard

@@ -33,7 +33,7 @@ from kiosk.core.outbox import Outbox
 from kiosk.core.receipt_number import format_number
 from kiosk.core.sealing import Sealer, fsync_directory
 from kiosk.core.uploader import Uploader
-from kiosk.peripherals.demo_identities import DEMO_CITIZENS
+from kiosk.demo.identities import DEMO_CITIZENS
 from kiosk.technician.demo_submit import PAGES, demo_application, demo_item, page_jpeg
 
 TERMINAL = "BENCH001"

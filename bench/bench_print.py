@@ -25,10 +25,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kiosk.core.messages import Messages
-from kiosk.peripherals import escpos
 from kiosk.peripherals.printer.driver import EscPosPrinter
+from kiosk.peripherals.printer.emulator import PrinterEmulator, PrinterMachine
+from kiosk.peripherals.printer.escpos import encode as escpos
 from kiosk.peripherals.printer.profile import PrinterProfile, load_profile
-from kiosk.peripherals.printer_emulator import PrinterEmulator, PrinterMachine
 from tests.unit.paper_fixtures import PROGRESS_URL, make_receipt
 
 METHODS = {

@@ -21,8 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kiosk.core.devices import DeviceEvent, DeviceState
-from kiosk.peripherals.sam.frames import READ_DATA_LENGTH, wire_seconds
-from kiosk.peripherals.sam.reader import SamIdReader
+from kiosk.peripherals.cards.sam.frames import READ_DATA_LENGTH, wire_seconds
+from kiosk.peripherals.cards.sam.reader import SamIdReader
 from tests.support.sam_cards import MAINLAND
 from tests.support.sam_emulator import SamEmulator
 

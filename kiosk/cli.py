@@ -76,12 +76,12 @@ def cmd_read_card(args: argparse.Namespace) -> int:
     config = _config(args.config).peripherals
     readers: list[BaseDevice] = []
     if not args.no_pcsc:
-        from kiosk.peripherals.pcsc.reader import PcscCardReader
+        from kiosk.peripherals.cards.pcsc.reader import PcscCardReader
 
         pattern = args.reader or config.card_reader.reader
         readers.append(PcscCardReader("card_reader", pattern, config.card_reader.contactless_reader))
     if args.sam:
-        from kiosk.peripherals.sam.reader import SamIdReader
+        from kiosk.peripherals.cards.sam.reader import SamIdReader
 
         readers.append(SamIdReader("id_reader", args.sam, args.baud or config.id_reader.baud))
     code, line = run(readers, args.timeout)

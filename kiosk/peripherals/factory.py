@@ -14,20 +14,20 @@ from kiosk.core.config import Peripherals
 from kiosk.core.devices import Level
 from kiosk.peripherals.base import BaseDevice, Unconfigured
 from kiosk.peripherals.camera.simulated import simulated_camera
+from kiosk.peripherals.cards.simulated import SimulatedCardReader
 from kiosk.peripherals.printer.profile import load_profile
-from kiosk.peripherals.sim_card import SimulatedCardReader
-from kiosk.peripherals.sim_printer import SimulatedPrinter
+from kiosk.peripherals.printer.simulated import SimulatedPrinter
 from kiosk.vision.quality import Gates
 
 
 def _pcsc(config: Peripherals) -> BaseDevice:
-    from kiosk.peripherals.pcsc.reader import PcscCardReader
+    from kiosk.peripherals.cards.pcsc.reader import PcscCardReader
 
     return PcscCardReader("card_reader", config.card_reader.reader, config.card_reader.contactless_reader)
 
 
 def _sam(config: Peripherals) -> BaseDevice:
-    from kiosk.peripherals.sam.reader import SamIdReader
+    from kiosk.peripherals.cards.sam.reader import SamIdReader
 
     return SamIdReader("id_reader", config.id_reader.port, config.id_reader.baud)
 

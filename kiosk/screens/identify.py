@@ -7,7 +7,7 @@ from typing import Any
 from kiosk.core.devices import DeviceEvent
 from kiosk.core.errors import KioskError
 from kiosk.core.session import Step
-from kiosk.peripherals.demo_identities import DEMO_CITIZENS
+from kiosk.demo.identities import DEMO_CITIZENS
 from kiosk.screens.base import KioskScreen
 
 CARD_ROLES = ("card_reader", "id_reader")  # social security cards (PC/SC), resident ID cards (SAM)

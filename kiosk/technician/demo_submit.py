@@ -42,7 +42,7 @@ from kiosk.core.outbox import Outbox
 from kiosk.core.receipt_number import ReceiptNumbers
 from kiosk.core.sealing import read_key
 from kiosk.core.uploader import Uploader
-from kiosk.peripherals.demo_identities import DEMO_CITIZENS
+from kiosk.demo.identities import DEMO_CITIZENS
 from kiosk.wiring import build_outbox
 
 log = logging.getLogger(__name__)

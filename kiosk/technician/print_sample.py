@@ -28,7 +28,7 @@ from kiosk.core.errors import ConfigError, KioskError
 from kiosk.core.messages import PRIMARY, Messages
 from kiosk.core.progress import BEIJING
 from kiosk.core.receipt_number import format_number
-from kiosk.peripherals.demo_identities import DEMO_CITIZENS
+from kiosk.demo.identities import DEMO_CITIZENS
 from kiosk.peripherals.printer.driver import EscPosPrinter
 from kiosk.peripherals.printer.profile import PrinterProfile, load_profile
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import FrameType
 
 from kiosk.core.devices import Level
-from kiosk.peripherals.printer_emulator import PrintedPaper, PrinterEmulator, PrinterMachine
+from kiosk.peripherals.printer.emulator import PrintedPaper, PrinterEmulator, PrinterMachine
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:

@@ -48,7 +48,7 @@ import time
 import pytest
 
 from kiosk.core.devices import DeviceEvent, DeviceState
-from kiosk.peripherals.pcsc.reader import PcscCardReader, Slot
+from kiosk.peripherals.cards.pcsc.reader import PcscCardReader, Slot
 from tests.support.pcsc_fixtures import CITIZEN_SLOT, SECOND_SLOT
 from tests.support.pcscd import PcscdServer
 from tests.support.pcscd_watch import PcscdWatch

@@ -13,7 +13,7 @@ import pytest
 
 from kiosk.core.devices import DeviceEvent, DeviceState
 from kiosk.core.identity import CardType, Identity
-from kiosk.peripherals.pcsc.reader import PcscCardReader
+from kiosk.peripherals.cards.pcsc.reader import PcscCardReader
 from tests.support.pcsc_fixtures import CITIZEN_SLOT, SECOND_SLOT
 from tests.support.pcscd import PcscdServer
 from tests.support.ssse_records import SocialSecurityIdentity

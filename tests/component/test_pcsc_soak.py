@@ -44,7 +44,7 @@ import pytest
 
 from kiosk.core.devices import DeviceEvent, DeviceState
 from kiosk.core.identity import Identity, id_check_char
-from kiosk.peripherals.pcsc.reader import PcscCardReader
+from kiosk.peripherals.cards.pcsc.reader import PcscCardReader
 from tests.support.pcsc_fixtures import require_pcscd
 from tests.support.pcscd import PcscdServer, process_socket_dir
 from tests.support.pcscd_watch import PcscdWatch

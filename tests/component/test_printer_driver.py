@@ -16,10 +16,10 @@ from kiosk.core.devices import DeviceState, FixedBy, Level
 from kiosk.core.documents import Document
 from kiosk.core.errors import DeviceError
 from kiosk.core.messages import Messages
-from kiosk.peripherals.layout import Line, layout
 from kiosk.peripherals.printer.driver import EscPosPrinter
+from kiosk.peripherals.printer.emulator import PrinterEmulator, PrinterMachine
+from kiosk.peripherals.printer.paper.layout import Line, layout
 from kiosk.peripherals.printer.profile import PrinterProfile, load_profile
-from kiosk.peripherals.printer_emulator import PrinterEmulator, PrinterMachine
 from kiosk.technician.print_sample import SAMPLES, sample_document
 from kiosk.vision.scanner import CodeScanner
 from tests.unit.paper_fixtures import PROGRESS_URL, RECEIPT_NO, make_receipt

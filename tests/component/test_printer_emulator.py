@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from kiosk.core.devices import Level
-from kiosk.peripherals.printer_emulator import PrinterEmulator, PrinterMachine
+from kiosk.peripherals.printer.emulator import PrinterEmulator, PrinterMachine
 from tests.conftest import ROOT
 
 INIT = b"\x1b@\x1c&"

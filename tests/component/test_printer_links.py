@@ -20,11 +20,11 @@ from kiosk.core.devices import DeviceState, FixedBy, Level
 from kiosk.core.documents import Document
 from kiosk.core.errors import DeviceError
 from kiosk.core.messages import Messages
-from kiosk.peripherals import escpos_parse
-from kiosk.peripherals.layout import Line, layout
 from kiosk.peripherals.printer.driver import EscPosPrinter
+from kiosk.peripherals.printer.emulator import PrinterMachine
+from kiosk.peripherals.printer.escpos import parse as escpos_parse
+from kiosk.peripherals.printer.paper.layout import Line, layout
 from kiosk.peripherals.printer.profile import load_profile
-from kiosk.peripherals.printer_emulator import PrinterMachine
 from tests.unit.paper_fixtures import ID_NUMBER, NAME, RECEIPT_NO, make_receipt
 
 TIMEOUT = 10.0

@@ -18,11 +18,12 @@ import pytest
 
 from kiosk.core.devices import DeviceState, Level
 from kiosk.core.errors import DeviceError
-from kiosk.peripherals import escpos, escpos_parse
-from kiosk.peripherals.layout import Line, layout
 from kiosk.peripherals.printer.driver import EscPosPrinter, JobReport
+from kiosk.peripherals.printer.emulator import PrinterEmulator, PrinterMachine
+from kiosk.peripherals.printer.escpos import encode as escpos
+from kiosk.peripherals.printer.escpos import parse as escpos_parse
+from kiosk.peripherals.printer.paper.layout import Line, layout
 from kiosk.peripherals.printer.status import Answers
-from kiosk.peripherals.printer_emulator import PrinterEmulator, PrinterMachine
 from kiosk.technician.print_sample import SAMPLES, sample_document
 from tests.component.test_printer_driver import AT, complete, make_printer, profile, receipt
 from tests.component.test_printer_links import receipt_lines

@@ -13,9 +13,9 @@ import pytest
 
 from kiosk.core.devices import Cancel, Device, DeviceEvent, DeviceState, FixedBy
 from kiosk.core.errors import DeviceCancelled, DeviceTimeout
-from kiosk.peripherals.sam.errors import SamNoAnswer
-from kiosk.peripherals.sam.frames import FIND_CARD, READ_TEXT_PHOTO, RESET, SELECT_CARD, STATUS
-from kiosk.peripherals.sam.reader import SamIdReader
+from kiosk.peripherals.cards.sam.errors import SamNoAnswer
+from kiosk.peripherals.cards.sam.frames import FIND_CARD, READ_TEXT_PHOTO, RESET, SELECT_CARD, STATUS
+from kiosk.peripherals.cards.sam.reader import SamIdReader
 from tests.support import sam_cards
 from tests.support.sam_emulator import DEFAULT_PHOTO, SamEmulator, build_text
 

@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 
 from hall.server import EmbeddedHall
-from kiosk.peripherals.demo_identities import DEMO_CITIZENS
+from kiosk.demo.identities import DEMO_CITIZENS
 from tests.conftest import ROOT
 from tests.support.fault_proxy import FaultProxy
 from tests.support.halls import start_hall

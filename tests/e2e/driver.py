@@ -24,8 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 from kiosk.core.config import load_config  # noqa: E402
 from kiosk.core.logctx import configure_logging  # noqa: E402
+from kiosk.demo.identities import DEMO_CITIZENS  # noqa: E402
 from kiosk.kivy_setup import configure_kivy  # noqa: E402
-from kiosk.peripherals.demo_identities import DEMO_CITIZENS  # noqa: E402
 
 
 class Driver:

@@ -22,7 +22,7 @@ import segno
 import segno.consts
 
 from kiosk.core.receipt_number import format_number
-from kiosk.peripherals import code128
+from kiosk.peripherals.printer.paper import code128
 
 HD = (1280, 720)
 FULL_HD = (1920, 1080)
@@ -90,7 +90,7 @@ def code128_modules(text: str, height_ratio: float = 0.22) -> np.ndarray:
 
 def latin1_code128_modules(text: str, height_ratio: float = 0.22) -> np.ndarray:
     """Code 128 of ISO-8859-1 text, code set B: FNC4 (value 100 in set B) before a character adds
-    128 to the next one (ISO/IEC 15417, 4.3.4.2); kiosk.peripherals.code128 writes ASCII only."""
+    128 to the next one (ISO/IEC 15417, 4.3.4.2); kiosk.peripherals.printer.paper.code128 writes ASCII only."""
     values = [code128.START_B]
     for byte in text.encode("latin-1"):
         if not 32 <= byte % 128 < 127:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from kiosk.core.identity import CardType, Identity
-from kiosk.peripherals.demo_identities import DEMO_CITIZENS
+from kiosk.demo.identities import DEMO_CITIZENS
 
 MAINLAND = DEMO_CITIZENS[0]  # the demo's resident ID card: 长期 validity, the GB 11643 example number
 MAINLAND_DATED = Identity(

@@ -5,7 +5,7 @@ and takes scripted faults (no answer, a bad SW3, corrupted checksums, slow answe
 Answers are paced at the line's speed (10 bits a byte at `baudrate`), so timings measured through
 it mean something: a 1295-byte text+photo answer takes ~112 ms at 115200 baud, as on the wire.
 
-The card text is built here independently of kiosk/peripherals/sam/layouts.py (offsets written
+The card text is built here independently of kiosk/peripherals/cards/sam/layouts.py (offsets written
 out again from CARDS.md), so that a parser bug is not mirrored by the emulator and missed.
 """
 
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 from kiosk.core.ethnicity import ETHNICITIES
 from kiosk.core.identity import Identity
-from kiosk.peripherals.sam.errors import FrameError
-from kiosk.peripherals.sam.frames import (
+from kiosk.peripherals.cards.sam.errors import FrameError
+from kiosk.peripherals.cards.sam.frames import (
     FIND_CARD,
     READ_APPENDED_ADDRESS,
     READ_TEXT_PHOTO,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kiosk.peripherals.pcsc.apdu import MAX_GET_RESPONSE, CardGone, CardRefused, expect_ok, transmit
+from kiosk.peripherals.cards.pcsc.apdu import MAX_GET_RESPONSE, CardGone, CardRefused, expect_ok, transmit
 
 READ = bytes.fromhex("00B2080014")
 

@@ -12,7 +12,7 @@ from pyzbar import pyzbar
 
 from kiosk.core.devices import CodeRead
 from kiosk.core.errors import DeviceError
-from kiosk.peripherals import code128
+from kiosk.peripherals.printer.paper import code128
 from kiosk.vision import scanner as scanner_module
 from kiosk.vision.code_text import is_ambiguous
 from kiosk.vision.codes import CODE_128, DATA_MATRIX, PDF417, QR_CODE, decode

@@ -8,8 +8,8 @@ from escpos.printer import Dummy
 from PIL import Image, ImageDraw
 
 from kiosk.core.documents import Align
-from kiosk.peripherals import code128, escpos, render
-from kiosk.peripherals.escpos_parse import (
+from kiosk.peripherals.printer.escpos import encode as escpos
+from kiosk.peripherals.printer.escpos.parse import (
     Cut,
     EscPosError,
     InfoRequest,
@@ -23,7 +23,8 @@ from kiosk.peripherals.escpos_parse import (
     parse,
     unpack_rows,
 )
-from kiosk.peripherals.layout import Bars, Line, Raster
+from kiosk.peripherals.printer.paper import code128, render
+from kiosk.peripherals.printer.paper.layout import Bars, Line, Raster
 
 URL = "https://hall.example.cn/progress/DEMO0001"
 

@@ -34,9 +34,9 @@ from kiosk.core.sealing import Sealer
 from kiosk.core.session import EndReason, IdlePhase, IdleWatch, Session, Step
 from kiosk.core.signing import receipt_token
 from kiosk.core.uploader import Uploader
-from kiosk.peripherals.demo_identities import DEMO_CITIZENS
+from kiosk.demo.identities import DEMO_CITIZENS
 from kiosk.peripherals.printer.profile import load_profile
-from kiosk.peripherals.sim_printer import SimulatedPrinter
+from kiosk.peripherals.printer.simulated import SimulatedPrinter
 from tests.support.net import free_port
 from tests.support.staff import STAFF_AUTH, STAFF_USERS, application, document, staff_get
 from tests.support.terminal_keys import TERMINAL_KEYS

@@ -19,7 +19,9 @@ from kiosk.core.documents import QR, Align, Barcode, Document, Footer, RasterTes
 from kiosk.core.errors import CatalogueError, KioskError
 from kiosk.core.messages import Messages
 from kiosk.core.paths import MESSAGES_DIR
-from kiosk.peripherals import code128, escpos, escpos_parse, layout, render
+from kiosk.peripherals.printer.escpos import encode as escpos
+from kiosk.peripherals.printer.escpos import parse as escpos_parse
+from kiosk.peripherals.printer.paper import code128, layout, render
 from kiosk.peripherals.printer.profile import PrinterProfile, load_profile
 from tests.unit.paper_fixtures import (
     AT,

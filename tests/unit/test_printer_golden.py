@@ -16,10 +16,12 @@ import pytest
 from kiosk.core import papers
 from kiosk.core.documents import Document
 from kiosk.core.messages import Messages
-from kiosk.peripherals import escpos, escpos_parse, render
-from kiosk.peripherals.layout import Line, layout
+from kiosk.peripherals.printer.emulator import PrinterMachine
+from kiosk.peripherals.printer.escpos import encode as escpos
+from kiosk.peripherals.printer.escpos import parse as escpos_parse
+from kiosk.peripherals.printer.paper import render
+from kiosk.peripherals.printer.paper.layout import Line, layout
 from kiosk.peripherals.printer.profile import load_profile
-from kiosk.peripherals.printer_emulator import PrinterMachine
 from tests.unit.paper_fixtures import AT, RECEIPT_NO, make_item, make_receipt
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "printer"

@@ -11,11 +11,12 @@ import pytest
 
 from kiosk.core.devices import Level
 from kiosk.core.errors import ConfigError
-from kiosk.peripherals import escpos, escpos_parse
-from kiosk.peripherals.layout import Line
 from kiosk.peripherals.printer import status as st
+from kiosk.peripherals.printer.escpos import encode as escpos
+from kiosk.peripherals.printer.escpos import parse as escpos_parse
 from kiosk.peripherals.printer.journal import JobJournal
 from kiosk.peripherals.printer.link import Endpoint, parse_endpoint
+from kiosk.peripherals.printer.paper.layout import Line
 from kiosk.peripherals.printer.profile import PROFILES_DIR, PrinterProfile, load_profile
 
 FIXED = 0x12  # bits 1 and 4: set in every DLE EOT answer
@@ -556,11 +557,11 @@ def test_a_record_after_a_torn_line_survives_a_restart(tmp_path: Path) -> None:
 
 def test_gbk_prints_a_4_byte_character_as_geta_and_logs_no_text(caplog: pytest.LogCaptureFixture) -> None:
     text = f"张{HAN_4_BYTES}三"
-    with caplog.at_level(logging.WARNING, logger="kiosk.peripherals.escpos"):
+    with caplog.at_level(logging.WARNING, logger="kiosk.peripherals.printer.escpos.encode"):
         data = escpos.encode_text(text, "gbk")
     assert data == f"张{escpos.GBK_MISSING}三".encode("gbk")
     assert data.decode("gbk") == "张〓三"
-    (record,) = [r for r in caplog.records if r.name == "kiosk.peripherals.escpos"]
+    (record,) = [r for r in caplog.records if r.name == "kiosk.peripherals.printer.escpos.encode"]
     assert record.levelno == logging.WARNING
     message = record.getMessage()
     assert "1 characters" in message and "gbk" in message
@@ -569,9 +570,9 @@ def test_gbk_prints_a_4_byte_character_as_geta_and_logs_no_text(caplog: pytest.L
 
 
 def test_gbk_text_that_fits_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="kiosk.peripherals.escpos"):
+    with caplog.at_level(logging.WARNING, logger="kiosk.peripherals.printer.escpos.encode"):
         assert escpos.encode_text("欧阳建国，你好！", "gbk") == "欧阳建国，你好！".encode("gbk")
-    assert not [r for r in caplog.records if r.name == "kiosk.peripherals.escpos"]
+    assert not [r for r in caplog.records if r.name == "kiosk.peripherals.printer.escpos.encode"]
 
 
 def _profile(encoding: str) -> PrinterProfile:
@@ -582,12 +583,12 @@ def test_a_4_byte_character_round_trips_in_gb18030(caplog: pytest.LogCaptureFixt
     text = f"张{HAN_4_BYTES}三 No.1"
     assert escpos.encode_text(text, "gb18030") == text.encode("gb18030")
     assert len(HAN_4_BYTES.encode("gb18030")) == 4
-    with caplog.at_level(logging.WARNING, logger="kiosk.peripherals.escpos"):
+    with caplog.at_level(logging.WARNING, logger="kiosk.peripherals.printer.escpos.encode"):
         data = escpos.encode_items([Line(text), Line(HAN_4_BYTES)], _profile("gb18030"))
     printout = escpos_parse.parse(data)
     assert printout.text_lines() == [text, HAN_4_BYTES]
     assert printout.cut and printout.chinese_mode
-    assert not [r for r in caplog.records if r.name == "kiosk.peripherals.escpos"]
+    assert not [r for r in caplog.records if r.name == "kiosk.peripherals.printer.escpos.encode"]
 
 
 def test_gbk_receipt_bytes_parse_to_the_geta_mark() -> None:

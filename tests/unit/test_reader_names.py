@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kiosk.peripherals.pcsc.reader import name_matches
+from kiosk.peripherals.cards.pcsc.reader import name_matches
 
 PCSCD_NAME = "Virtual PCD 00 00"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kiosk.peripherals.sam.errors import FrameChecksumError, FrameError, FrameLengthError
-from kiosk.peripherals.sam.frames import (
+from kiosk.peripherals.cards.sam.errors import FrameChecksumError, FrameError, FrameLengthError
+from kiosk.peripherals.cards.sam.frames import (
     FIND_CARD,
     PREAMBLE,
     READ_TEXT_PHOTO,

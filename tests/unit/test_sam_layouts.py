@@ -10,10 +10,10 @@ import pytest
 from kiosk.core.devices import DeviceState, FixedBy
 from kiosk.core.identity import CardType
 from kiosk.core.messages import load_catalogue
-from kiosk.peripherals.sam import errors
-from kiosk.peripherals.sam.errors import CardDataError, SamStatusError, UnknownCardType
-from kiosk.peripherals.sam.layouts import Layout, card_layout, parse_text
-from kiosk.peripherals.sam.status import SW3_TABLE, describe, status_error
+from kiosk.peripherals.cards.sam import errors
+from kiosk.peripherals.cards.sam.errors import CardDataError, SamStatusError, UnknownCardType
+from kiosk.peripherals.cards.sam.layouts import Layout, card_layout, parse_text
+from kiosk.peripherals.cards.sam.status import SW3_TABLE, describe, status_error
 from tests.support import sam_cards
 from tests.support.sam_emulator import DEFAULT_PHOTO, build_text
 

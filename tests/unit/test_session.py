@@ -17,7 +17,7 @@ from kiosk.core.session import (
     Session,
     Step,
 )
-from kiosk.peripherals.demo_identities import DEMO_CITIZENS
+from kiosk.demo.identities import DEMO_CITIZENS
 
 ALLOWED = sorted((src, dst) for src, targets in TRANSITIONS.items() for dst in targets)
 DISALLOWED = sorted((src, dst) for src, dst in itertools.product(Step, Step) if dst not in TRANSITIONS[src])

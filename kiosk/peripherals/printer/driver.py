@@ -49,9 +49,9 @@ from pathlib import Path
 from kiosk.core.devices import DeviceState, FixedBy, Level, PrintResult
 from kiosk.core.documents import Document
 from kiosk.core.errors import DeviceError, DeviceTimeout
-from kiosk.peripherals import escpos
 from kiosk.peripherals.base import BaseDevice
 from kiosk.peripherals.printer import status as st
+from kiosk.peripherals.printer.escpos.encode import encode
 from kiosk.peripherals.printer.journal import JobJournal
 from kiosk.peripherals.printer.link import Link, LinkLost
 from kiosk.peripherals.printer.profile import PrinterProfile
@@ -138,7 +138,7 @@ class EscPosPrinter(BaseDevice):
         """Print `document` once per `job_id`; a finished job id returns the earlier result."""
         if not _JOB_ID.match(job_id):
             raise ValueError(f"job id {job_id!r}: letters, digits, '_', '.', '-' only")
-        data = escpos.encode(document, self.profile)  # a document that cannot be printed fails here
+        data = encode(document, self.profile)  # a document that cannot be printed fails here
         deadline = time.monotonic() + timeout
         self.last_job = job = JobReport(job_id)  # a busy printer's refusal is this call's report too
         if not self._head.acquire(timeout=timeout):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from kiosk.core.devices import Level
-from kiosk.peripherals.escpos import INIT
+from kiosk.peripherals.printer.escpos.encode import INIT
 
 DLE_EOT_OFFLINE = b"\x10\x04\x02"
 DLE_EOT_PAPER = b"\x10\x04\x04"

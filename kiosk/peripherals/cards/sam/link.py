@@ -18,8 +18,8 @@ import time
 
 import serial
 
-from kiosk.peripherals.sam.errors import SamDisconnected, SamNoAnswer
-from kiosk.peripherals.sam.frames import (
+from kiosk.peripherals.cards.sam.errors import SamDisconnected, SamNoAnswer
+from kiosk.peripherals.cards.sam.frames import (
     FIND_CARD,
     READ_DATA_LENGTH,
     READ_TEXT_PHOTO,
@@ -32,7 +32,7 @@ from kiosk.peripherals.sam.frames import (
     encode_command,
     wire_seconds,
 )
-from kiosk.peripherals.sam.status import CARD_STATUSES, SW3_FOUND, SW3_OK
+from kiosk.peripherals.cards.sam.status import CARD_STATUSES, SW3_FOUND, SW3_OK
 
 log = logging.getLogger(__name__)
 

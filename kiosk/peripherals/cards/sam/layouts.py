@@ -17,8 +17,8 @@ from enum import StrEnum
 
 from kiosk.core.ethnicity import ethnicity_name
 from kiosk.core.identity import CardType, Identity, id_number_problem
-from kiosk.peripherals.sam.errors import CardDataError, UnknownCardType
-from kiosk.peripherals.sam.frames import TEXT_LENGTH
+from kiosk.peripherals.cards.sam.errors import CardDataError, UnknownCardType
+from kiosk.peripherals.cards.sam.frames import TEXT_LENGTH
 
 TYPE_OFFSET = 248
 LONG_TERM = "长期"  # valid_to of a resident ID that does not expire

@@ -26,8 +26,8 @@ from kiosk.core.devices import Cancel, DeviceState, FixedBy
 from kiosk.core.errors import DeviceCancelled, DeviceError, DeviceTimeout
 from kiosk.core.identity import Identity
 from kiosk.peripherals.base import BaseDevice
-from kiosk.peripherals.sam.errors import SamDisconnected, SamError, SamNoAnswer, UnknownCardType
-from kiosk.peripherals.sam.frames import (
+from kiosk.peripherals.cards.sam.errors import SamDisconnected, SamError, SamNoAnswer, UnknownCardType
+from kiosk.peripherals.cards.sam.frames import (
     FIND_CARD,
     READ_TEXT_PHOTO,
     RESET,
@@ -37,9 +37,9 @@ from kiosk.peripherals.sam.frames import (
     Command,
     split_text_photo,
 )
-from kiosk.peripherals.sam.layouts import parse_text
-from kiosk.peripherals.sam.link import SamLink, Stopped
-from kiosk.peripherals.sam.status import SW3_FOUND, SW3_NO_CARD, SW3_OK, status_error
+from kiosk.peripherals.cards.sam.layouts import parse_text
+from kiosk.peripherals.cards.sam.link import SamLink, Stopped
+from kiosk.peripherals.cards.sam.status import SW3_FOUND, SW3_NO_CARD, SW3_OK, status_error
 
 log = logging.getLogger(__name__)
 

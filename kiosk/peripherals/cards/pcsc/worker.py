@@ -15,8 +15,8 @@ from typing import Any
 
 from kiosk.core.errors import DeviceError, DeviceTimeout
 from kiosk.core.identity import Identity
-from kiosk.peripherals.pcsc.apdu import CardGone
-from kiosk.peripherals.pcsc.social_security import read_social_security
+from kiosk.peripherals.cards.pcsc.apdu import CardGone
+from kiosk.peripherals.cards.pcsc.social_security import read_social_security
 
 
 class ReaderFault(DeviceError):

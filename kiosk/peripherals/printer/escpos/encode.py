@@ -1,7 +1,7 @@
 """Layout items → ESC/POS bytes for a Chinese thermal receipt printer, as its profile says.
 
 Text, styles, QR codes (GS ( k), barcodes (GS k) and cuts we write ourselves: the subset every
-GB18030 printer of the halls accepts, and escpos_parse.py reads back. Bitmaps (a QR code on a
+GB18030 printer of the halls accepts, and parse.py beside it reads back. Bitmaps (a QR code on a
 printer without GS ( k, the test page's raster ladder) go through python-escpos's `image()`,
 in the profile's image method and fragment height.
 
@@ -18,8 +18,8 @@ from escpos.printer import Dummy
 from PIL import Image
 
 from kiosk.core.documents import Align, Document
-from kiosk.peripherals import code128
-from kiosk.peripherals.layout import Bars, Item, Line, Raster, Symbol, layout, paper
+from kiosk.peripherals.printer.paper import code128
+from kiosk.peripherals.printer.paper.layout import Bars, Item, Line, Raster, Symbol, layout, paper
 from kiosk.peripherals.printer.profile import PrinterProfile
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def qr(payload: str, module: int) -> bytes:
 
 
 def code128_data(payload: str) -> bytes:
-    """GS k 73 data: the same code sets code128.py chose, so the printed width is the laid-out one."""
+    """GS k 73 data: the same code sets paper/code128.py chose, so the printed width is the laid-out one."""
     values = code128.symbol_values(payload)[:-1]  # the printer adds the check character
     out = bytearray()
     code_set = ""

@@ -1,7 +1,7 @@
 """An ESC/POS receipt printer on TCP, for tests and for technicians without a printer.
 
 `PrinterMachine` is the printer itself, with no transport: bytes in, answer bytes out. It parses
-with escpos_parse.StreamParser, answers status queries (DLE EOT, GS r) from a scripted paper
+with escpos.parse.StreamParser, answers status queries (DLE EOT, GS r) from a scripted paper
 state, acknowledges process IDs (GS ( H), tells its model and firmware (GS I 67 / 65) when it is
 given them, and renders each paper — everything between two cuts — as NNNN.png / .txt / .json /
 .bin. `PrinterEmulator` puts it behind a TCP port, like a network printer on port 9100.
@@ -32,8 +32,7 @@ import qrcode
 from qrcode import constants
 
 from kiosk.core.devices import Level
-from kiosk.peripherals import render
-from kiosk.peripherals.escpos_parse import (
+from kiosk.peripherals.printer.escpos.parse import (
     Cut,
     InfoRequest,
     Parsed,
@@ -45,7 +44,8 @@ from kiosk.peripherals.escpos_parse import (
     StatusRequest,
     StreamParser,
 )
-from kiosk.peripherals.layout import Bars, Item, Line, Symbol, paper
+from kiosk.peripherals.printer.paper import render
+from kiosk.peripherals.printer.paper.layout import Bars, Item, Line, Symbol, paper
 
 log = logging.getLogger(__name__)
 

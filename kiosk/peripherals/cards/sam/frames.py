@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import reduce
 from typing import NamedTuple
 
-from kiosk.peripherals.sam.errors import FrameChecksumError, FrameLengthError
+from kiosk.peripherals.cards.sam.errors import FrameChecksumError, FrameLengthError
 
 PREAMBLE = bytes.fromhex("AAAAAA9669")
 HEADER_LENGTH = len(PREAMBLE) + 2  # preamble + LEN

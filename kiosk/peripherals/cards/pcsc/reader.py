@@ -22,8 +22,8 @@ from kiosk.core.devices import Cancel, DeviceState, FixedBy
 from kiosk.core.errors import DeviceError, DeviceTimeout
 from kiosk.core.identity import Identity
 from kiosk.peripherals.base import BaseDevice
-from kiosk.peripherals.pcsc.apdu import CardGone
-from kiosk.peripherals.pcsc.worker import ReaderFault, ReadWorker
+from kiosk.peripherals.cards.pcsc.apdu import CardGone
+from kiosk.peripherals.cards.pcsc.worker import ReaderFault, ReadWorker
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from kiosk.core.errors import DeviceError
 from kiosk.core.ethnicity import ethnicity_name
 from kiosk.core.identity import CardType, Identity, id_number_problem
-from kiosk.peripherals.pcsc.apdu import NOT_FOUND, NOT_PERMITTED, CardRefused, RawTransmit, expect_ok, transmit
+from kiosk.peripherals.cards.pcsc.apdu import NOT_FOUND, NOT_PERMITTED, CardRefused, RawTransmit, expect_ok, transmit
 
 SSSE_AID = bytes.fromhex("7378312E73682EC9E7BBE1B1A3D5CF")  # "sx1.sh." + 社会保障 in GBK
 

@@ -1,6 +1,6 @@
 """ESC/POS bytes → what the printer would print: lines with their style, symbols, images, cuts.
 
-Reads the command subset that escpos.py writes, plus what a real driver (python-escpos) sends:
+Reads the command subset that encode.py writes, plus what a real driver (python-escpos) sends:
 raster and column images, GS k barcodes, real-time status requests. Strictly: an unknown
 command is an error with its offset, never skipped silently, so a test finds out when the
 encoder sends something the halls' printers may not know.
@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kiosk.core.documents import Align
-from kiosk.peripherals import code128
-from kiosk.peripherals.layout import Bars, Line, Raster
+from kiosk.peripherals.printer.paper import code128
+from kiosk.peripherals.printer.paper.layout import Bars, Line, Raster
 
 _ALIGN = {0: Align.LEFT, 48: Align.LEFT, 1: Align.CENTER, 49: Align.CENTER, 2: Align.RIGHT, 50: Align.RIGHT}
 _QR_ECC = {48: "L", 49: "M", 50: "Q", 51: "H"}

@@ -1,7 +1,7 @@
 """Lay a Document out on a thermal paper roll: the one place that decides what goes on which line.
 
-Both the ESC/POS encoder (escpos.py) and the PNG preview (render.py) consume `layout()`, so the
-picture a technician sees is line for line what the printer prints.
+Both the ESC/POS encoder (escpos/encode.py) and the PNG preview (paper/render.py) consume
+`layout()`, so the picture a technician sees is line for line what the printer prints.
 
 The grid is the printer's own: Font A is 12×24 dots, a column is 12 dots, and in Chinese mode
 (FS &) every character that takes two bytes in GB18030 is printed full width, two columns. So a
@@ -19,7 +19,7 @@ import qrcode
 from qrcode.constants import ERROR_CORRECT_M
 
 from kiosk.core.documents import QR, Align, Barcode, Blank, Document, Footer, RasterTest, Row, Rule, Text, Title
-from kiosk.peripherals import code128
+from kiosk.peripherals.printer.paper import code128
 
 DOTS_PER_COLUMN = 12  # Font A: 12×24 dots
 GLYPH_HEIGHT = 24

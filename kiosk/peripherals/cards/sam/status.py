@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kiosk.core.devices import DeviceState, FixedBy
-from kiosk.peripherals.sam.errors import SamStatusError
+from kiosk.peripherals.cards.sam.errors import SamStatusError
 
 SW3_OK = 0x90
 SW3_FOUND = 0x9F

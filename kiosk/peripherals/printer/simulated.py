@@ -14,9 +14,9 @@ from pathlib import Path
 
 from kiosk.core.devices import Level, PrintResult
 from kiosk.peripherals.printer.driver import EscPosPrinter
+from kiosk.peripherals.printer.emulator import PrinterEmulator, PrinterMachine
 from kiosk.peripherals.printer.link import Link
 from kiosk.peripherals.printer.profile import PrinterProfile
-from kiosk.peripherals.printer_emulator import PrinterEmulator, PrinterMachine
 
 ARTEFACT_KEYS = {"png": "png", "txt": "text", "json": "json", "bin": "raw"}
 

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from kiosk.core.documents import Align, Document
-from kiosk.peripherals.layout import (
+from kiosk.peripherals.printer.paper.layout import (
     DOTS_PER_COLUMN,
     GLYPH_HEIGHT,
     Bars,
@@ -106,7 +106,7 @@ def _left(paper_dots: int, width: int, align: Align) -> int:
 
 def _draw_symbol(image: Image.Image, symbol: Symbol, top: int) -> None:
     draw = ImageDraw.Draw(image)
-    left = _left(image.width, symbol.size, Align.CENTER)  # escpos.py centres symbols too
+    left = _left(image.width, symbol.size, Align.CENTER)  # escpos/encode.py centres symbols too
     m = symbol.module
     for y, row in enumerate(symbol.matrix):
         for x, dark in enumerate(row):

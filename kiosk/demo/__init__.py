@@ -1,0 +1,1 @@
+"""The demo configuration's own parts: made-up citizens (and later the dock that drives the simulated devices)."""
