@@ -19,7 +19,7 @@ from kivy.clock import Clock
 from kivy.core.text import DEFAULT_FONT, LabelBase
 from kivy.core.window import Window
 from kivy.lang import Builder
-from kivy.properties import BooleanProperty, NumericProperty, StringProperty
+from kivy.properties import BooleanProperty, StringProperty
 from kivy.uix.screenmanager import NoTransition, ScreenManager
 
 from kiosk.core.devices import DeviceEvent
@@ -29,17 +29,16 @@ from kiosk.screens.base import KioskScreen
 from kiosk.screens.idle import IdleOverlay
 from kiosk.screens.registry import SCREENS
 from kiosk.screens.take_card import TakeCardOverlay
+from kiosk.screens.theme import LARGE_TEXT_SCALE, Theme, install
 from kiosk.wiring import Kiosk
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 SCREENS_DIR = Path(__file__).parent / "screens"
-LARGE_TEXT_SCALE = 1.3
 
 
 class KioskApp(App):
     lang = StringProperty("zh-CN")
-    fs = NumericProperty(1.0)  # font scale: 1.0, or LARGE_TEXT_SCALE in large-text mode
     demo = BooleanProperty(False)
     hall_name = StringProperty("")
     hall_offline = BooleanProperty(False)  # the header's offline indicator
@@ -48,7 +47,7 @@ class KioskApp(App):
         super().__init__(**kwargs)
         self.kiosk = kiosk
         self.lang = kiosk.messages.language
-        self.fs = LARGE_TEXT_SCALE if kiosk.config.ui.large_text else 1.0
+        self.theme = Theme(text_scale=LARGE_TEXT_SCALE if kiosk.config.ui.large_text else 1.0)
         self.demo = kiosk.config.ui.demo_controls
         self.hall_name = kiosk.config.terminal.hall_name
         self.title = kiosk.messages.t("app.title")
@@ -60,7 +59,7 @@ class KioskApp(App):
 
     # -- text -------------------------------------------------------------------------------
     def t(self, code: str, *_bindings: Any, **params: Any) -> str:
-        """Translate; kv passes `app.lang` (and `app.fs`) so bound labels re-translate."""
+        """Translate; kv passes `app.lang` so bound labels re-translate."""
         return self.kiosk.messages.t(code, **params)
 
     def toggle_language(self) -> None:
@@ -69,7 +68,7 @@ class KioskApp(App):
         self._refresh_current()
 
     def toggle_large_text(self) -> None:
-        self.fs = 1.0 if self.fs > 1.0 else LARGE_TEXT_SCALE
+        self.theme.text_scale = 1.0 if self.theme.text_scale > 1.0 else LARGE_TEXT_SCALE
 
     # -- work off the UI thread -------------------------------------------------------------
     async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
@@ -91,6 +90,7 @@ class KioskApp(App):
     def build(self) -> ScreenManager:
         fonts = self.kiosk.config.data_dir / "fonts"
         LabelBase.register(DEFAULT_FONT, str(sc_font_file(fonts)), fn_bold=str(sc_font_file(fonts, "bold")))
+        install(self.theme)
         Builder.load_file(str(SCREENS_DIR / "widgets.kv"))
         Builder.load_file(str(SCREENS_DIR / "idle.kv"))
         Builder.load_file(str(SCREENS_DIR / "take_card.kv"))
@@ -104,8 +104,12 @@ class KioskApp(App):
         self.take_card_overlay = TakeCardOverlay()
         self.kiosk.journey.listeners.append(self._on_session)
         Window.bind(on_touch_down=self._on_any_touch)
-        Window.clearcolor = (0.96, 0.97, 0.98, 1)
+        self.theme.bind(background=self._paint_background)
+        self._paint_background()
         return self.manager
+
+    def _paint_background(self, *_: Any) -> None:
+        Window.clearcolor = self.theme.background
 
     def on_start(self) -> None:
         self._loop = asyncio.get_running_loop()

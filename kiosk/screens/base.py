@@ -1,4 +1,5 @@
-"""What every screen has: access to the app and the journey, refresh on entry, wipe on end."""
+"""What every screen has: access to its host (the app, screens/host.py) and the journey, refresh on
+entry, wipe on end."""
 
 from __future__ import annotations
 
@@ -13,15 +14,15 @@ from kiosk.core.documents import Document
 from kiosk.core.errors import KioskError
 
 if TYPE_CHECKING:
-    from kiosk.app import KioskApp
     from kiosk.core.journey import Journey
+    from kiosk.screens.host import Host
 
 
 class KioskScreen(Screen):
-    kiosk_app: KioskApp | None = None  # set by KioskApp.build; outlives get_running_app() at shutdown
+    kiosk_app: Host | None = None  # set by KioskApp.build; outlives get_running_app() at shutdown
 
     @property
-    def app(self) -> KioskApp:
+    def app(self) -> Host:
         return self.kiosk_app or App.get_running_app()  # type: ignore[return-value]
 
     @property

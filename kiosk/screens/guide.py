@@ -7,7 +7,7 @@ from kivy.metrics import dp
 from kiosk.core.errors import KioskError
 from kiosk.core.guide import SUBLINE, guide_sections
 from kiosk.screens.base import KioskScreen
-from kiosk.screens.widgets import WrapLabel
+from kiosk.screens.widgets import SectionHeading, WrapLabel
 
 
 class GuideScreen(KioskScreen):
@@ -19,7 +19,7 @@ class GuideScreen(KioskScreen):
         body = self.ids.body
         body.clear_widgets()
         for heading, lines in guide_sections(item, self.app.kiosk.messages):
-            body.add_widget(WrapLabel(text=f"[b]{heading}[/b]", markup=True, color=(0.05, 0.25, 0.55, 1)))
+            body.add_widget(SectionHeading(text=f"[b]{heading}[/b]"))
             for line in lines:
                 sub = line.startswith(SUBLINE)
                 body.add_widget(WrapLabel(text=line.lstrip(SUBLINE), padding=(dp(36) if sub else 0, 0)))

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 from kivy.properties import NumericProperty
-from kivy.uix.modalview import ModalView
+
+from kiosk.screens.widgets import Overlay
 
 
-class IdleOverlay(ModalView):
+class IdleOverlay(Overlay):
     seconds = NumericProperty(0)
 
-    def show(self, seconds: int) -> None:
+    def show(self, seconds: int = 0) -> None:
         self.seconds = seconds
-        if self._window is None:
-            self.open(animation=False)
-
-    def hide(self) -> None:
-        if self._window is not None:
-            self.dismiss(animation=False)
+        super().show()

@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-from kivy.uix.modalview import ModalView
+from kiosk.screens.widgets import Overlay
 
 
-class TakeCardOverlay(ModalView):
-    def show(self) -> None:
-        if self._window is None:
-            self.open(animation=False)
-
-    def hide(self) -> None:
-        if self._window is not None:
-            self.dismiss(animation=False)
+class TakeCardOverlay(Overlay):
+    """Opened by the app at the end of a session, closed when the last card is lifted."""

@@ -1,4 +1,5 @@
-"""Widgets shared by the screens: buttons, wrapping labels, the touch keyboard."""
+"""Widgets shared by the screens: buttons, wrapping labels, the touch keyboard, overlays.
+How they look is in widgets.kv, from the theme's roles (theme.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.label import Label
+from kivy.uix.modalview import ModalView
 from kivy.uix.togglebutton import ToggleButton
 
 # Keys of the touch keyboard: digits and Latin letters (Chinese input comes later).
@@ -17,6 +19,10 @@ DELETE, CLEAR = "\b", "\x7f"
 
 class WrapLabel(Label):
     """A label that wraps to its width and grows in height."""
+
+
+class SectionHeading(WrapLabel):
+    """The heading of a section of running text (`[b]…[/b]` markup)."""
 
 
 class KButton(Button):
@@ -69,3 +75,15 @@ class KeyButton(Button):
 
 class ChoiceToggle(KToggle):
     """A toggle as wide as its text, for rows of choices that wrap."""
+
+
+class Overlay(ModalView):
+    """A notice over the whole screen, opened and closed at once; a touch beside it does not close it."""
+
+    def show(self) -> None:
+        if self._window is None:
+            self.open(animation=False)
+
+    def hide(self) -> None:
+        if self._window is not None:
+            self.dismiss(animation=False)
