@@ -1,4 +1,4 @@
-"""The service catalogue the hall serves to terminals: GET /v1/catalogue (signed), with an ETag.
+"""The service catalogue the hall serves to terminals (GET /v1/catalogue: hall.api.catalogue).
 
 The hall reads the same TOML files the terminals ship with (config/services/, or `kiosk hall
 --catalogue DIR`) and validates them with the terminal's own loader (kiosk.core.catalogue), so what
@@ -17,21 +17,15 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, Field, ValidationError
-from starlette.concurrency import run_in_threadpool
+from pydantic import ValidationError
 
-from hall.app import _answers, _signed, signed_body
 from kiosk.core.catalogue import Catalogue, load_item
 from kiosk.core.errors import CatalogueError
 
 log = logging.getLogger("hall.catalogue")
 
 CHECK_EVERY_S = 1.0  # how stale a published change may be before the hall notices it
-
-router = APIRouter()
 
 
 @dataclass(frozen=True)
@@ -133,38 +127,3 @@ def _publish(catalogue: Catalogue) -> Published:
     version = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
     body = json.dumps({"version": version, "items": items}, ensure_ascii=False, separators=(",", ":"))
     return Published(version, body.encode("utf-8"))
-
-
-def _matches(if_none_match: str | None, etag: str) -> bool:
-    """Whether If-None-Match (a list of entity tags, weak or not, or "*") names `etag` (RFC 9110 13.1.2)."""
-    if not if_none_match:
-        return False
-    tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
-    return "*" in tags or etag in tags
-
-
-class CatalogueAnswer(BaseModel):
-    version: str = Field(pattern=r"^[0-9a-f]{16}$")
-    items: list[dict[str, Any]]  # each a kiosk.core.catalogue.ServiceItem as JSON (Catalogue.from_json)
-
-
-_IF_NONE_MATCH = {"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"}}
-
-
-@router.get(
-    "/v1/catalogue",
-    response_class=Response,  # the body is encoded once per version, not per request
-    responses={
-        **_answers(200, model=CatalogueAnswer, errors=(400, 401, 413)),
-        304: {"description": "If-None-Match names the current version: no body"},
-    },
-    openapi_extra=_signed(None, _IF_NONE_MATCH),
-)
-async def get_catalogue(request: Request) -> Response:
-    await signed_body(request)
-    catalogue: CatalogueFiles = request.app.state.catalogue
-    published = await run_in_threadpool(catalogue.current)  # stats files now and then
-    headers = {"ETag": published.etag, "Cache-Control": "no-cache"}
-    if _matches(request.headers.get("if-none-match"), published.etag):
-        return Response(status_code=304, headers=headers)
-    return Response(published.body, media_type="application/json", headers=headers)

@@ -3,7 +3,7 @@
 The signed string is kiosk.core.signing's, the same module the terminal signs with. The check is
 in two steps so that a request can be refused on its headers before its body is read:
 `claim` (headers present, terminal known, timestamp fresh) and `confirm` (signature over method,
-path and body; nonce not seen before). Refusals raise SignatureRejected; hall.app answers 401.
+path and body; nonce not seen before). Refusals raise SignatureRejected, a HallError with 401.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
+from hall.errors import HallError
 from hall.store import Store
 from kiosk.core.signing import MAX_SKEW_S, NONCE_TTL_S, matches, signature
 
@@ -27,12 +28,9 @@ _NONCE = re.compile(r"^[0-9a-f]{32}$")
 _SIGNATURE = re.compile(r"^[0-9a-f]{64}$")
 
 
-class SignatureRejected(Exception):
+class SignatureRejected(HallError):
     def __init__(self, code: str, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.extra = extra
+        super().__init__(401, code, message, **extra)
 
 
 @dataclass(frozen=True)
@@ -87,7 +85,8 @@ class Verifier:
 
         `body` may be a memory map of a body spooled to disk: hashing reads it without loading it.
         """
-        expected = signature(claim.key, method, target, body, claim.timestamp, claim.nonce)
+        # hashlib reads any buffer, a memory map too; kiosk.core.signing names only the terminal's bytes.
+        expected = signature(claim.key, method, target, cast(bytes, body), claim.timestamp, claim.nonce)
         if not matches(expected, claim.signature):
             raise SignatureRejected("hall.signature.bad", "signature does not match the request")
         now = self._clock()

@@ -30,6 +30,7 @@ from fastapi import Request
 from fastapi.openapi.models import HTTPBase
 from fastapi.security.base import SecurityBase
 
+from hall.errors import HallError
 from hall.store import Limit, Store
 
 log = logging.getLogger("hall.staff")
@@ -45,16 +46,11 @@ _MAXMEM = 64 * 1024 * 1024
 _NAME = re.compile(r"^[^\x00-\x1f\x7f:]{1,64}$")
 
 
-class StaffRefused(Exception):
-    """Missing or wrong credentials (401), or a locked name (429); hall.app answers it."""
+class StaffRefused(HallError):
+    """Missing or wrong credentials (401), or a locked name (429)."""
 
     def __init__(self, status: int, code: str, message: str, headers: dict[str, str], **extra: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = headers
-        self.extra = extra
+        super().__init__(status, code, message, headers=headers, **extra)
 
 
 def _unauthorized() -> StaffRefused:

@@ -88,6 +88,7 @@ case "$mode" in
     ;;
   test)
     .venv/bin/ruff check .
+    .venv/bin/mypy  # kiosk/core and hall/ ([tool.mypy] in pyproject.toml)
     exec .venv/bin/python -m pytest "$@"
     ;;
   *)

@@ -5,7 +5,7 @@ called with generated inputs, valid and not: no answer may be a 5xx, and every a
 status code, content type and body the document declares for that operation.
 
 Nothing in the document is excluded. The citizen's progress pages (/progress/…, HTML) are not in it
-(include_in_schema=False in hall.pages: they are a browser form, not API) and have their own tests
+(include_in_schema=False in hall.web: they are a browser form, not API) and have their own tests
 in test_hall_pages.py.
 
 Like every tests/component/test_hall*.py, this runs on SQLite and on PostgreSQL (tests/conftest.py).

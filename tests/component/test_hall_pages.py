@@ -15,9 +15,9 @@ import pytest
 import requests
 from PIL import Image
 
-from hall.pages import BAD_NUMBER, BAD_TAIL, NOT_FOUND
 from hall.server import EmbeddedHall
 from hall.store import applications, events, make_engine
+from hall.web.progress import BAD_NUMBER, BAD_TAIL, NOT_FOUND
 from tests.component.test_hall import ID_NUMBER, KEY, NAME, TERMINAL, make_application, make_pages
 from tests.support.chromium import chromium, require_chromium
 from tests.support.hall_put import put_application, signed

@@ -13,9 +13,9 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from hall.pages import LOCKED, NOT_FOUND
 from hall.server import EmbeddedHall
 from hall.store import CALLER_LIMIT, RECEIPT_LIMIT, make_engine, progress_failures
+from hall.web.progress import LOCKED, NOT_FOUND
 from kiosk.core.signing import receipt_token
 from tests.component.test_hall import ID_NUMBER, make_application, make_pages
 from tests.support.hall_put import put_application, signed
