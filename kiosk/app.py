@@ -3,7 +3,8 @@
 Concurrency model (README, "Concurrency"): Kivy runs inside asyncio (`App.async_run`). The UI
 thread is the asyncio loop's thread. Blocking work (HTTP, printing, camera, card reads) runs in
 the loop's thread pool through `KioskApp.blocking`; device events from driver threads reach the
-UI only through `loop.call_soon_threadsafe`.
+UI only through `loop.call_soon_threadsafe`, and there only the screens that declared an interest in
+them (`KioskScreen.device_events`) get them, through one EventRouter.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from kivy.lang import Builder
 from kivy.properties import BooleanProperty, StringProperty
 from kivy.uix.screenmanager import NoTransition, ScreenManager
 
-from kiosk.core.devices import DeviceEvent
+from kiosk.core.devices import DeviceEvent, DeviceEventKind, EventInterest, EventRouter
 from kiosk.core.session import IdlePhase, Session, Step
 from kiosk.fonts import sc_font_file
 from kiosk.screens.base import KioskScreen
@@ -48,13 +49,14 @@ class KioskApp(App):
         self.kiosk = kiosk
         self.lang = kiosk.messages.language
         self.theme = Theme(text_scale=LARGE_TEXT_SCALE if kiosk.config.ui.large_text else 1.0)
-        self.demo = kiosk.config.ui.demo_controls
+        self.demo = kiosk.dock is not None  # built by the demo configuration only
         self.hall_name = kiosk.config.terminal.hall_name
         self.title = kiosk.messages.t("app.title")
         self.manager: ScreenManager | None = None
         self.idle_overlay: IdleOverlay | None = None
         self.take_card_overlay: TakeCardOverlay | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.device_router = EventRouter()  # device events, on the UI thread, to whoever declared an interest
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- text -------------------------------------------------------------------------------
@@ -102,6 +104,10 @@ class KioskApp(App):
             self.manager.add_widget(screen)
         self.idle_overlay = IdleOverlay()
         self.take_card_overlay = TakeCardOverlay()
+        self.device_router.add(EventInterest(frozenset({DeviceEventKind.CARD_REMOVED})), self._on_card_removed)
+        for screen in self.screens():
+            if screen.device_events is not None:
+                self.device_router.add(screen.device_events, screen.on_device_event)
         self.kiosk.journey.listeners.append(self._on_session)
         Window.bind(on_touch_down=self._on_any_touch)
         self.theme.bind(background=self._paint_background)
@@ -113,7 +119,7 @@ class KioskApp(App):
 
     def on_start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        for device in self.kiosk.devices.values():
+        for device in self.kiosk.devices.by_role().values():
             device.subscribe(self._from_device_thread)
         self.kiosk.link.subscribe(self._from_link_thread)
         self.hall_offline = self.kiosk.link.online is False
@@ -125,17 +131,15 @@ class KioskApp(App):
     # -- events -----------------------------------------------------------------------------
     def _from_device_thread(self, event: DeviceEvent) -> None:
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._on_device_event, event)
+            self._loop.call_soon_threadsafe(self.device_router.deliver, event)
 
     def _from_link_thread(self, online: bool) -> None:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(setattr, self, "hall_offline", not online)
 
-    def _on_device_event(self, event: DeviceEvent) -> None:
-        if event.kind == "card_removed" and self.take_card_overlay is not None and not self.cards_present():
+    def _on_card_removed(self, _event: DeviceEvent) -> None:
+        if self.take_card_overlay is not None and not self.cards_present():
             self.take_card_overlay.hide()
-        for screen in self.screens():
-            screen.on_device_event(event)  # type: ignore[attr-defined]
 
     def _on_any_touch(self, *_: Any) -> bool:
         self.kiosk.journey.touch()
@@ -163,17 +167,8 @@ class KioskApp(App):
             self.idle_overlay.hide()
 
     # -- cards ------------------------------------------------------------------------------
-    def card_readers(self) -> list[Any]:
-        return [d for d in self.kiosk.devices.values() if callable(getattr(d, "card_present", None))]
-
     def cards_present(self) -> bool:
-        return any(reader.card_present() for reader in self.card_readers())
-
-    def remove_demo_cards(self) -> None:
-        """The demo control: lift the simulated card (a real citizen lifts a real one)."""
-        for reader in self.card_readers():
-            if callable(getattr(reader, "remove", None)):
-                reader.remove()
+        return any(reader.card_present() for reader in self.kiosk.devices.card_readers())
 
     # -- navigation -------------------------------------------------------------------------
     def screens(self) -> list[KioskScreen]:

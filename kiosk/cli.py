@@ -51,7 +51,7 @@ def cmd_selftest(args: argparse.Namespace) -> int:
 
     devices = build_devices(config.peripherals, config.data_dir)
     report: dict[str, dict[str, object]] = {}
-    for role, device in devices.items():
+    for role, device in devices.by_role().items():
         device.open()
         report[role] = {
             "driver": device.driver,

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import cast
 from urllib.parse import urlsplit
 
 import requests
@@ -14,31 +12,29 @@ import requests
 from kiosk.core.catalogue import load_catalogue
 from kiosk.core.code_kinds import CodeRules
 from kiosk.core.config import KioskConfig
-from kiosk.core.devices import DeviceState, Printer
+from kiosk.core.devices import Devices, DeviceState
 from kiosk.core.errors import ConfigError
 from kiosk.core.hall_client import HallClient, HallClock
 from kiosk.core.hall_link import CatalogueCache, HallLink, LinkStatus
 from kiosk.core.journey import Journey, Terminal
 from kiosk.core.messages import PRIMARY, Messages
 from kiosk.core.outbox import Outbox
-from kiosk.core.receipt_number import ReceiptNumbers, format_number
+from kiosk.core.receipt_number import ReceiptNumbers
 from kiosk.core.sealing import Sealer, load_or_create_key, read_key
 from kiosk.core.session import IdleWatch
 from kiosk.core.uploader import Uploader
-from kiosk.peripherals.base import BaseDevice
+from kiosk.demo.dock import DemoDock
+from kiosk.demo.seed import DEMO_APPOINTMENT, DEMO_STAFF
 from kiosk.peripherals.factory import build_devices
 
 log = logging.getLogger(__name__)
-# The embedded (demo) hall knows this appointment, so the demo can show scanning one.
-DEMO_STAFF = "demo-staff"
-DEMO_APPOINTMENT = {"code": "YY20260101000001", "kind": "appointment", "item_id": "residence-permit", "slot": ""}
 
 
 @dataclass
 class Kiosk:
     config: KioskConfig
     messages: Messages
-    devices: dict[str, BaseDevice]
+    devices: Devices
     hall: HallClient
     journey: Journey
     outbox: Outbox
@@ -46,6 +42,7 @@ class Kiosk:
     link: LinkStatus
     hall_link: HallLink
     embedded_hall: object | None = None
+    dock: DemoDock | None = None  # the demo's controls over the simulated devices; none on a real terminal
     _stop: threading.Event = field(default_factory=threading.Event)
     _workers: list[threading.Thread] = field(default_factory=list)
 
@@ -60,7 +57,7 @@ class Kiosk:
     def report(self) -> dict[str, object]:
         """Devices and outbox, for the heartbeat."""
         stats = self.outbox.stats()
-        status = {name: device.status().as_dict() for name, device in self.devices.items()}
+        status = {name: device.status().as_dict() for name, device in self.devices.by_role().items()}
         return {
             "devices": {
                 name: {k: s[k] for k in ("state", "code", "fixed_by", "consumables")} for name, s in status.items()
@@ -68,20 +65,12 @@ class Kiosk:
             "outbox": {"depth": stats["depth"], "stuck": stats["stuck"], "oldest_age_s": stats["oldest_queued_age_s"]},
         }
 
-    def demo_code(self, kind: str) -> str:
-        """What the demo's "show a code" controls hold up to the simulated camera."""
-        if kind == "appointment":
-            return DEMO_APPOINTMENT["code"]
-        journey = self.journey
-        last = journey.numbers.last()
-        return journey.terminal.progress_link(last or format_number(journey.terminal.id, dt.date.today(), 1))
-
     def close(self) -> None:
         self._stop.set()
         self.hall_link.wake()
         for worker in self._workers:
             worker.join(timeout=10)
-        for device in self.devices.values():
+        for device in self.devices.by_role().values():
             device.close()
         self.outbox.close()
         if self.embedded_hall is not None:
@@ -152,14 +141,14 @@ def build(config: KioskConfig, *, start_hall: bool = True, open_devices: bool = 
     uploader = Uploader(outbox, client())
     devices = build_devices(config.peripherals, config.data_dir)
     if open_devices:
-        for device in devices.values():
+        for device in devices.by_role().values():
             device.open()
-    printer = devices["printer"]
+    printer = devices.printer
     hall_url = str(config.hall.url).rstrip("/")
     journey = Journey(
         catalogue=catalogue,
         hall=hall,
-        printer=cast(Printer, printer) if printer.status().state is not DeviceState.NOT_CONFIGURED else None,
+        printer=printer if printer.status().state is not DeviceState.NOT_CONFIGURED else None,
         numbers=ReceiptNumbers(config.terminal.id, config.data_dir / "receipt-sequence.json"),
         messages=Messages(PRIMARY),  # papers are official documents: always in Chinese
         terminal=Terminal(
@@ -184,6 +173,7 @@ def build(config: KioskConfig, *, start_hall: bool = True, open_devices: bool = 
         on_catalogue=lambda new, _version: journey.use_catalogue(new),
         interval_s=config.hall.heartbeat_s,
     )
-    kiosk = Kiosk(config, messages, devices, hall, journey, outbox, uploader, link, hall_link, embedded)
+    dock = DemoDock.over(devices, journey) if config.ui.demo_controls else None
+    kiosk = Kiosk(config, messages, devices, hall, journey, outbox, uploader, link, hall_link, embedded, dock)
     kiosk.start_workers()
     return kiosk

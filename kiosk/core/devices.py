@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
@@ -68,12 +68,25 @@ class Status:
         }
 
 
+class DeviceEventKind(StrEnum):
+    """What a device reports on its own; the payload each kind carries is named beside it."""
+
+    STATE = "state"  # Status: the device's state or consumables changed
+    CARD_INSERTED = "card_inserted"  # None: a card reader saw a card arrive
+    CARD_REMOVED = "card_removed"  # None: the card was taken away (or the reader went with it)
+    IDENTITY = "identity"  # Identity: the card that arrived has been read
+    READ_FAILED = "read_failed"  # KioskError: the card that arrived could not be read
+    PRINTED = "printed"  # str: the job id of a paper the printer finished
+    PAPER_LOW = "paper_low"  # None: the roll is nearly at its end
+    PAPER_OUT = "paper_out"  # None: the roll has run out
+
+
 @dataclass(frozen=True)
 class DeviceEvent:
-    """Something that happened on its own: card inserted, page steady, paper out…"""
+    """Something that happened on its own: card inserted, identity read, paper out…"""
 
-    device: str
-    kind: str
+    device: str  # the role that reported it: "card_reader", "printer", …
+    kind: DeviceEventKind
     payload: Any = None
     at: float = field(default_factory=time.time)
 
@@ -100,6 +113,36 @@ class Cancel:
 
 
 Listener = Callable[[DeviceEvent], None]
+
+
+@dataclass(frozen=True)
+class EventInterest:
+    """Which device events a listener wants: these kinds, from these roles (None: from any)."""
+
+    kinds: frozenset[DeviceEventKind]
+    devices: frozenset[str] | None = None
+
+    def matches(self, event: DeviceEvent) -> bool:
+        return event.kind in self.kinds and (self.devices is None or event.device in self.devices)
+
+
+class EventRouter:
+    """Hands each device event to the listeners whose interest it matches, in the order they were added.
+
+    It does no threading: whoever owns it calls `deliver` on the one thread its listeners expect
+    (the app: the UI thread, through `loop.call_soon_threadsafe`).
+    """
+
+    def __init__(self) -> None:
+        self._routes: list[tuple[EventInterest, Listener]] = []
+
+    def add(self, interest: EventInterest, listener: Listener) -> None:
+        self._routes.append((interest, listener))
+
+    def deliver(self, event: DeviceEvent) -> None:
+        for interest, listener in self._routes:
+            if interest.matches(event):
+                listener(event)
 
 
 @runtime_checkable
@@ -165,6 +208,7 @@ class Camera(Device, Protocol):
     """One owner at a time; commands from anyone but the owner raise DeviceError camera.in_use."""
 
     def claim(self, owner: str) -> Callable[[], None]: ...  # returns release
+    def preview(self, timeout: float, after: float = 0.0) -> Frame: ...  # a small JPEG of the scene
     def watch_page(self, timeout: float) -> PageView: ...
     def capture(
         self, timeout: float, cancel: Cancel | None = None, size_mm: tuple[float, float] = (210, 297), bw: bool = False
@@ -185,3 +229,24 @@ class Printer(Device, Protocol):
     """Consumable "paper". Events: paper_low, paper_out, printed."""
 
     def print_document(self, document: Document, job_id: str, timeout: float) -> PrintResult: ...
+
+
+@dataclass(frozen=True)
+class Devices:
+    """The terminal's peripherals by role, as the configuration chose them.
+
+    Every role is filled: one the configuration leaves empty holds a device in state
+    not_configured whose commands refuse with device.not_configured, so nobody has to ask first.
+    """
+
+    card_reader: CardReader  # social security cards (PC/SC)
+    id_reader: CardReader  # resident ID cards (the SAM module)
+    camera: Camera
+    printer: Printer
+
+    def by_role(self) -> dict[str, Device]:
+        """Every device under its role, the role being the device's `name` too."""
+        return {role.name: getattr(self, role.name) for role in fields(self)}
+
+    def card_readers(self) -> tuple[CardReader, ...]:
+        return (self.card_reader, self.id_reader)

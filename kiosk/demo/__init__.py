@@ -1,1 +1,2 @@
-"""The demo configuration's own parts: made-up citizens (and later the dock that drives the simulated devices)."""
+"""The demo configuration's own parts: made-up citizens (identities), what its embedded hall is
+seeded with (seed), and the dock that drives the simulated devices (dock)."""

@@ -9,8 +9,24 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TypeVar
 
-from kiosk.core.devices import FAULT_STATES, Cancel, DeviceEvent, DeviceState, FixedBy, Level, Listener, Status
+from kiosk.core.devices import (
+    FAULT_STATES,
+    Cancel,
+    CodeRead,
+    DeviceEvent,
+    DeviceEventKind,
+    DeviceState,
+    FixedBy,
+    Frame,
+    Level,
+    Listener,
+    PageView,
+    PrintResult,
+    Status,
+)
+from kiosk.core.documents import Document
 from kiosk.core.errors import DeviceCancelled, DeviceError, DeviceTimeout
+from kiosk.core.identity import Identity
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -74,7 +90,7 @@ class BaseDevice:
             since = old.since if old.state == state else time.time()
             self._status = Status(state, since, code, fixed_by, dict(levels))
         log.info("device %s: %s (%s)", self.name, state.value, code)
-        self._emit("state", self._status)
+        self._emit(DeviceEventKind.STATE, self._status)
 
     def _set_consumable(self, name: str, level: Level) -> None:
         with self._lock:
@@ -82,7 +98,7 @@ class BaseDevice:
             levels[name] = level
             self._set_state(self._status.state, self._status.code, self._status.fixed_by, levels)
 
-    def _emit(self, kind: str, payload: object = None) -> None:
+    def _emit(self, kind: DeviceEventKind, payload: object = None) -> None:
         event = DeviceEvent(self.name, kind, payload)
         with self._lock:
             listeners = list(self._listeners)
@@ -121,7 +137,11 @@ class BaseDevice:
 
 
 class Unconfigured(BaseDevice):
-    """A role the configuration leaves empty (driver = "none")."""
+    """A role the configuration leaves empty (driver = "none").
+
+    It stands in for any device of the contract (CardReader, Camera, Printer), so every role of
+    `Devices` is filled: it holds no card, and every command refuses with device.not_configured.
+    """
 
     driver = "none"
 
@@ -130,3 +150,37 @@ class Unconfigured(BaseDevice):
 
     def close(self) -> None:
         """Nothing to close: it stays not configured."""
+
+    def _refusal(self) -> DeviceError:
+        return DeviceError(f"{self.name}: not configured", device=self.name, code="device.not_configured")
+
+    # CardReader
+    def card_present(self) -> bool:
+        return False
+
+    def read_identity(self, timeout: float, cancel: Cancel | None = None) -> Identity:
+        raise self._refusal()
+
+    # Camera
+    def claim(self, owner: str) -> Callable[[], None]:
+        raise self._refusal()
+
+    def preview(self, timeout: float, after: float = 0.0) -> Frame:
+        raise self._refusal()
+
+    def watch_page(self, timeout: float) -> PageView:
+        raise self._refusal()
+
+    def capture(
+        self, timeout: float, cancel: Cancel | None = None, size_mm: tuple[float, float] = (210, 297), bw: bool = False
+    ) -> Frame:
+        raise self._refusal()
+
+    def scan_code(
+        self, timeout: float, cancel: Cancel | None = None, formats: frozenset[str] = frozenset()
+    ) -> CodeRead:
+        raise self._refusal()
+
+    # Printer
+    def print_document(self, document: Document, job_id: str, timeout: float) -> PrintResult:
+        raise self._refusal()

@@ -3,13 +3,13 @@ entry, wipe on end."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from kivy.app import App
 from kivy.uix.screenmanager import Screen
 
 from kiosk.core.catalogue import ServiceItem
-from kiosk.core.devices import DeviceEvent
+from kiosk.core.devices import DeviceEvent, EventInterest
 from kiosk.core.documents import Document
 from kiosk.core.errors import KioskError
 
@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 class KioskScreen(Screen):
     kiosk_app: Host | None = None  # set by KioskApp.build; outlives get_running_app() at shutdown
+    # The device events on_device_event is handed (on the UI thread); None: this screen wants none.
+    device_events: ClassVar[EventInterest | None] = None
 
     @property
     def app(self) -> Host:
@@ -72,4 +74,4 @@ class KioskScreen(Screen):
             button.disabled = False
 
     def on_device_event(self, event: DeviceEvent) -> None:
-        """A device event, already on the UI thread. Screens that care override this."""
+        """A device event of the kinds `device_events` names, already on the UI thread."""

@@ -9,7 +9,7 @@ from typing import Any
 from kivy.properties import ListProperty
 from kivy.uix.image import Image
 
-from kiosk.core.devices import FAULT_STATES, Frame
+from kiosk.core.devices import FAULT_STATES, Camera, Frame
 from kiosk.core.errors import KioskError
 from kiosk.screens.base import KioskScreen
 from kiosk.screens.images import texture_from_bytes
@@ -52,8 +52,8 @@ class CameraScreen(KioskScreen):
         self._release: Callable[[], None] | None = None
 
     @property
-    def camera(self) -> Any:
-        return self.app.kiosk.devices["camera"]
+    def camera(self) -> Camera:
+        return self.app.kiosk.devices.camera
 
     def on_enter(self, *_: Any) -> None:
         self._camera_task = self.app.spawn(self._hold_camera())

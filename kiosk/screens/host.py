@@ -21,7 +21,7 @@ class Host(Protocol):
     kiosk: Kiosk  # the terminal: its journey, messages, config and devices
     theme: Theme  # kv reads it as `theme`
     lang: str  # the language shown; kv passes it to `t` so that bound labels re-translate
-    demo: bool  # whether the demo controls show
+    demo: bool  # whether the demo controls show: the terminal has a demo dock (kiosk.dock)
     hall_name: str
     hall_offline: bool  # the header's offline indicator
 
@@ -42,4 +42,3 @@ class Host(Protocol):
     def toggle_large_text(self) -> None: ...
     def open_help(self) -> None: ...
     def go_home(self) -> None: ...
-    def remove_demo_cards(self) -> None: ...

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kiosk.core.devices import DeviceEvent, DeviceState, Status
+from kiosk.core.devices import DeviceEvent, DeviceEventKind, DeviceState, EventInterest, Status
 from kiosk.core.errors import KioskError
 from kiosk.screens.base import KioskScreen
 from kiosk.screens.images import qr_texture
@@ -18,6 +18,8 @@ _STAFF_FIXES = {"printer.paper_out": "receipt.paper_out", "printer.cover_open": 
 
 
 class ReceiptScreen(KioskScreen):
+    device_events = EventInterest(frozenset({DeviceEventKind.STATE}), frozenset({"printer"}))  # staff fixed it
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.printed_job = ""
@@ -47,12 +49,7 @@ class ReceiptScreen(KioskScreen):
             self.ids.print_status.text = self.t(_STAFF_FIXES.get(exc.code, "receipt.print_failed"))
 
     def on_device_event(self, event: DeviceEvent) -> None:
-        fixed = (
-            event.device == "printer"
-            and event.kind == "state"
-            and isinstance(event.payload, Status)
-            and event.payload.state is DeviceState.READY
-        )
+        fixed = isinstance(event.payload, Status) and event.payload.state is DeviceState.READY
         if fixed and self.waiting_for_printer and self.manager is not None and self.manager.current_screen is self:
             self.app.spawn(self._print())
 

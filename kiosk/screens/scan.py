@@ -11,6 +11,7 @@ from kiosk.core.code_kinds import Classified, CodeKind
 from kiosk.core.devices import CodeRead
 from kiosk.core.errors import CatalogueError, DeviceTimeout, HallError, KioskError
 from kiosk.core.identity import mask_id_number
+from kiosk.demo.dock import DemoCode
 from kiosk.screens.camera_view import CameraScreen
 
 PREVIEW_INTERVAL_S = 0.2
@@ -94,9 +95,10 @@ class ScanScreen(CameraScreen):
         return False
 
     def show_demo_code(self, kind: str) -> None:
-        """The demo control: the simulated camera shows a receipt QR or an appointment code."""
-        payload = self.app.kiosk.demo_code(kind)
-        self.app.spawn(self.app.blocking(self.camera.source.hold_up, payload))
+        """The demo control: the dock holds up a phone with a receipt QR or an appointment code."""
+        dock = self.app.kiosk.dock
+        if dock is not None:
+            self.app.spawn(self.app.blocking(dock.hold_up_code, DemoCode(kind)))
 
     def wipe(self) -> None:
         self._acted_on = b""

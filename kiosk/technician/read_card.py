@@ -12,7 +12,7 @@ import queue
 import time
 from typing import Any
 
-from kiosk.core.devices import DeviceEvent, FixedBy
+from kiosk.core.devices import DeviceEvent, DeviceEventKind, FixedBy
 from kiosk.core.errors import DeviceError, KioskError
 from kiosk.core.identity import Identity
 from kiosk.core.messages import Messages
@@ -83,11 +83,11 @@ def wait_for_card(readers: list[BaseDevice], timeout: float) -> tuple[Identity, 
                     (f for f in (reader.fault() for reader in readers) if f is not None),
                     DeviceError("no card within the timeout", code="card.none"),
                 ) from None
-            if event.kind == "card_inserted":
+            if event.kind is DeviceEventKind.CARD_INSERTED:
                 inserted_at = time.monotonic()
-            elif event.kind == "identity":
+            elif event.kind is DeviceEventKind.IDENTITY:
                 return event.payload, (time.monotonic() - inserted_at) * 1000
-            elif event.kind == "read_failed":
+            elif event.kind is DeviceEventKind.READ_FAILED:
                 raise event.payload
     finally:
         for stop in unsubscribe:

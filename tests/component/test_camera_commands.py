@@ -1,5 +1,6 @@
 """The camera's document and code commands on the simulated camera, through the real grab thread
-and the real vision code: what the materials and scan screens call."""
+and the real vision code: what the materials and scan screens call. The demo dock lays the pages
+down and holds the codes up."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from PIL import Image
 
 from kiosk.core.devices import PageView
 from kiosk.core.errors import DeviceError, DeviceTimeout
+from kiosk.demo.dock import DemoDock
 from kiosk.peripherals.camera.device import CameraDevice
 from kiosk.peripherals.camera.simulated import SimulatedSource
 from tests.support.camera_media import eventually
@@ -20,11 +22,21 @@ PROGRESS = "http://127.0.0.1:8765/progress/DEMO0001-20261124-0001X"
 
 
 @pytest.fixture
-def camera() -> Iterator[CameraDevice]:
-    device = CameraDevice("camera", SimulatedSource(1920, 1080, 15, auto=False), "simulated")
+def source() -> SimulatedSource:
+    return SimulatedSource(1920, 1080, 15, auto=False)
+
+
+@pytest.fixture
+def camera(source: SimulatedSource) -> Iterator[CameraDevice]:
+    device = CameraDevice("camera", source, "simulated")
     device.open()
     yield device
     device.close()
+
+
+@pytest.fixture
+def dock(source: SimulatedSource) -> DemoDock:
+    return DemoDock(plate=source)
 
 
 @pytest.fixture
@@ -44,14 +56,13 @@ def watch_until(camera: CameraDevice, check: Callable[[PageView], bool], what: s
         assert time.monotonic() < deadline, f"{what}: last advice {view.advice}"
 
 
-def test_a_page_laid_down_is_outlined_judged_and_ready_once(materials: CameraDevice) -> None:
+def test_a_page_laid_down_is_outlined_judged_and_ready_once(materials: CameraDevice, dock: DemoDock) -> None:
     camera = materials
-    source: SimulatedSource = camera.source  # type: ignore[assignment]
     empty = watch_until(camera, lambda v: v.advice == "doc.place_page", "empty plate")
     assert empty.outline == () and not empty.ready
     for _ in range(8):  # the plate model learns from the empty plate
         camera.watch_page(2.0)
-    source.place_page(angle=2.0)
+    dock.place_page(angle=2.0)
     moving = watch_until(camera, lambda v: v.outline != (), "page seen")
     assert len(moving.outline) == 4 and all(0 <= c <= 1 for point in moving.outline for c in point)
     ready = watch_until(camera, lambda v: v.ready, "ready")
@@ -66,10 +77,10 @@ def test_a_page_laid_down_is_outlined_judged_and_ready_once(materials: CameraDev
     for _ in range(10):
         assert not camera.watch_page(2.0).ready
     # …the next one is.
-    source.remove_page(slide=0)
+    dock.remove_page(slide=0)
     watch_until(camera, lambda v: v.outline == (), "page gone")
     time.sleep(0.4)
-    source.place_page()
+    dock.place_page()
     watch_until(camera, lambda v: v.ready, "next page ready")
 
 
@@ -79,21 +90,21 @@ def test_capture_without_a_page_says_so(materials: CameraDevice) -> None:
     assert caught.value.code == "doc.no_page"
 
 
-def test_a_card_sized_material_photographed_as_an_a4_copy_stays_a4(materials: CameraDevice) -> None:
-    materials.source.place_page(slide=0)  # type: ignore[attr-defined]
+def test_a_card_sized_material_photographed_as_an_a4_copy_stays_a4(materials: CameraDevice, dock: DemoDock) -> None:
+    dock.place_page(slide=0)
     watch_until(materials, lambda v: v.outline != (), "page seen")
     page = materials.capture(5.0, size_mm=(85.6, 54))
     assert abs(page.height / page.width - 297 / 210) < 0.01
 
 
-def test_a_code_held_up_is_read_exactly(camera: CameraDevice) -> None:
+def test_a_code_held_up_is_read_exactly(camera: CameraDevice, dock: DemoDock) -> None:
     release = camera.claim("scan")
     try:
         camera.latest(5.0)  # frames flow
         with pytest.raises(DeviceTimeout) as caught:
             camera.scan_code(0.5)
         assert caught.value.code == "camera.no_code"
-        camera.source.hold_up(PROGRESS)  # type: ignore[attr-defined]
+        dock.hold_up(PROGRESS)
         read = camera.scan_code(10.0)
         assert (read.raw, read.text, read.format) == (PROGRESS.encode(), PROGRESS, "QRCode")
     finally:
@@ -110,10 +121,10 @@ def test_one_owner_at_a_time(camera: CameraDevice) -> None:
     camera.claim("scan")()
 
 
-def test_nothing_of_a_page_outlives_the_claim(camera: CameraDevice) -> None:
+def test_nothing_of_a_page_outlives_the_claim(camera: CameraDevice, dock: DemoDock) -> None:
     """A captured page is remembered (not taken twice) only while the camera is held."""
     release = camera.claim("materials")
-    camera.source.place_page(slide=0)  # type: ignore[attr-defined]
+    dock.place_page(slide=0)
     watch_until(camera, lambda v: v.ready, "ready")
     camera.capture(5.0)
     assert not camera.watch_page(2.0).ready

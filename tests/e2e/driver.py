@@ -24,7 +24,6 @@ sys.path.insert(0, str(ROOT))
 
 from kiosk.core.config import load_config  # noqa: E402
 from kiosk.core.logctx import configure_logging  # noqa: E402
-from kiosk.demo.identities import DEMO_CITIZENS  # noqa: E402
 from kiosk.kivy_setup import configure_kivy  # noqa: E402
 
 
@@ -164,9 +163,9 @@ class Driver:
                 await self.type_text(values.get(form_field.kind.value, "A"))
 
     @property
-    def plate(self) -> Any:
-        """The simulated camera's scene, scripted page by page (its demo cycle is off in the tests)."""
-        return self.app.kiosk.devices["camera"].source
+    def dock(self) -> Any:
+        """The demo dock: the simulated devices' controls (the camera's page cycle is off in the tests)."""
+        return self.app.kiosk.dock
 
     async def capture_required(self, materials: Any, shoot_outline: bool = False) -> None:
         """Lay each required page on the plate and let the kiosk photograph it by itself."""
@@ -177,7 +176,7 @@ class Driver:
             await self.tap(toggle)
             for _ in range(material.pages):
                 before = self.journey.page_count(material.id)
-                self.plate.place_page()
+                self.dock.place_page()
                 if shoot_outline:  # the outline and guidance, before the automatic capture
                     await self.wait_for(lambda: len(materials.ids.preview.outline) == 8, "page outline", 20)
                     await self.shot("materials-page-outline")
@@ -185,7 +184,7 @@ class Driver:
                 await self.wait_for(
                     lambda m=material.id, b=before: self.journey.page_count(m) == b + 1, "automatic capture", 20
                 )
-                self.plate.remove_page()
+                self.dock.remove_page()
                 await self.wait_for(
                     lambda: materials.ids.guidance.text == self.app.t("doc.place_page"), "plate empty again", 20
                 )
@@ -254,13 +253,13 @@ async def journey(d: Driver) -> dict[str, Any]:
     await d.tap(next(t for t in materials.ids.material_list.children if t.material_id == first))
     old = bytes(d.journey.session.pages[first][-1].jpeg)
     count = d.journey.page_count(first)
-    d.plate.place_page()
+    d.dock.place_page()
     await d.wait_for(lambda: materials.ids.guidance.text in (d.app.t("doc.ready"), d.app.t("doc.hold_still")), "page")
     await d.tap_id("retake_button")
     await d.wait_for(lambda: bytes(d.journey.session.pages[first][-1].jpeg) != old, "page retaken")
     retake_kept_count = d.journey.page_count(first) == count
     await d.shot("materials-captured")
-    d.plate.remove_page()
+    d.dock.remove_page()
     pages = {m: len(p) for m, p in d.journey.session.pages.items()}
     await d.tap_id("next_button")
     review = await d.on("review")
@@ -339,8 +338,7 @@ async def idle(d: Driver) -> dict[str, Any]:
     await d.tap(home.tile("senior-card"))
     await d.on("guide")
     # The card goes down while the citizen reads the guide: the identify screen reads it at once.
-    reader = d.app.kiosk.devices["card_reader"]
-    await asyncio.get_running_loop().run_in_executor(None, reader.insert, DEMO_CITIZENS[0])
+    await asyncio.get_running_loop().run_in_executor(None, d.dock.place_card)
     await d.tap_id("start_button")
     form = await d.on("form")
     secrets = d.secrets()
@@ -380,7 +378,7 @@ async def faults(d: Driver) -> dict[str, Any]:
     await d.on("guide")
     await d.tap_id("start_button")
     identify = await d.on("identify")
-    d.app.kiosk.devices["card_reader"].fail_next("card.removed")  # the simulated reader's scripted fault
+    d.dock.fail_next_read("card.removed")  # the simulated reader's scripted fault
     await d.tap_id("demo_card_button")
     await d.wait_for(lambda: identify.ids.status.text == d.app.t("card.removed"), "card-removed message")
     await d.shot("identify-card-removed")
@@ -391,12 +389,12 @@ async def faults(d: Driver) -> dict[str, Any]:
     await d.tap_id("next_button")
     materials = await d.on("materials")
     # The camera is unplugged: the citizen is told, and it comes back by itself once replugged.
-    d.plate.unplug()
+    d.dock.unplug_camera()
     lost = (d.app.t("camera.disconnected"), d.app.t("camera.not_found"))
     await d.wait_for(lambda: materials.ids.guidance.text in lost, "camera fault shown", 20)
     await d.shot("materials-camera-unplugged")
     camera_unplugged = materials.ids.guidance.text
-    d.plate.replug()
+    d.dock.replug_camera()
     await d.wait_for(lambda: materials.ids.guidance.text == d.app.t("doc.place_page"), "camera back", 20)
     await d.capture_required(materials)
     await d.tap_id("next_button")
@@ -413,9 +411,9 @@ async def faults(d: Driver) -> dict[str, Any]:
     await d.wait_for(lambda: receipt.ids.print_status.text not in ("", d.app.t("receipt.printing")), "print outcome")
     await d.shot("receipt-offline-paper-out")
     print_status = receipt.ids.print_status.text
-    printed_while_out = sorted(p.name for p in d.app.kiosk.devices["printer"].out_dir.glob("*-receipt.*"))
+    printed_while_out = [p.name for p in d.dock.printouts("*-receipt.*")]
     # Staff put in a new roll while the citizen is still there: the receipt prints by itself, once.
-    d.app.kiosk.devices["printer"].machine.load_paper()
+    d.dock.load_paper()
     await d.wait_for(lambda: receipt.ids.print_status.text == d.app.t("receipt.printed"), "printed after refill", 15)
     # Meanwhile the uploader keeps trying, and the hall gets it.
     await d.wait_for(lambda: d.app.kiosk.outbox.depth() == 0, "outbox drained", 60)
@@ -507,7 +505,7 @@ async def run(scenario: str, config_path: Path, out: Path) -> int:
     app = KioskApp(build(config))
     app_task = asyncio.ensure_future(app.async_run(async_lib="asyncio"))
     driver = Driver(app, out)
-    driver.plate.auto = False  # pages go down when the scenario lays them down
+    driver.dock.run_page_cycle(False)  # pages go down when the scenario lays them down
     result: dict[str, Any] = {}
     try:
         await driver.wait_for(lambda: app.manager is not None and app._loop is not None, "app start", 60)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from kiosk.wiring import DEMO_APPOINTMENT
+from kiosk.demo.seed import DEMO_APPOINTMENT
 from tests.conftest import ROOT, env_with_display
 from tests.support.fault_proxy import FaultProxy
 from tests.support.pcsc_fixtures import CITIZEN_SLOT

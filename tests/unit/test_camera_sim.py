@@ -11,6 +11,7 @@ import pytest
 
 from kiosk.core.devices import DeviceState, FixedBy
 from kiosk.core.errors import DeviceError
+from kiosk.demo.dock import DemoDock
 from kiosk.peripherals.camera.device import CameraDevice, backoff
 from kiosk.peripherals.camera.health import FrameHealth, Verdict
 from kiosk.peripherals.camera.simulated import SimulatedSource, simulated_camera
@@ -92,9 +93,10 @@ def test_scripted_faults_at_the_source(clock: FakeClock) -> None:
 
 def test_demo_scene_placed_and_removed_by_script(clock: FakeClock) -> None:
     source = SimulatedSource(*SMALL, fps=10, auto=False, clock=clock, sleep=clock.sleep)
+    dock = DemoDock(plate=source)  # the demo's controls lay the pages down
     source.open()
     assert centre(source.read()) < 60  # the empty dark plate
-    first = source.place_page(angle=1.0, slide=0.4)
+    first = dock.place_page(angle=1.0, slide=0.4)
     halfway = [centre(source.read()) for _ in range(3)]
     assert halfway[0] < 60 and halfway[-1] > halfway[0]  # sliding in from the bottom
     still = [source.read() for _ in range(3)]
@@ -102,12 +104,12 @@ def test_demo_scene_placed_and_removed_by_script(clock: FakeClock) -> None:
     # Two frames of one page differ by sensor noise only, never byte for byte (that is a frozen camera).
     assert not np.array_equal(still[0], still[1])
     assert np.abs(still[0].astype(int) - still[1]).max() <= 4
-    source.remove_page(slide=0.4)
+    dock.remove_page(slide=0.4)
     for _ in range(5):
         source.read()
     assert centre(source.read()) < 60
 
-    second = source.place_page(angle=1.0, slide=0)
+    second = dock.place_page(angle=1.0, slide=0)
     again = source.read()
     assert second == first + 1
     # Another placement is another page: its number and time differ, in pixels far beyond the noise.

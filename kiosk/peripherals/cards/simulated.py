@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from kiosk.core.devices import Cancel, DeviceState, FixedBy
+from kiosk.core.devices import Cancel, DeviceEventKind, DeviceState, FixedBy
 from kiosk.core.errors import DeviceError
 from kiosk.core.identity import Identity
 from kiosk.peripherals.base import BaseDevice
@@ -33,11 +33,11 @@ class SimulatedCardReader(BaseDevice):
         Blocks for the read, like a real reader's event thread: call it off the UI thread."""
         self._card = identity
         self._present.set()
-        self._emit("card_inserted")
+        self._emit(DeviceEventKind.CARD_INSERTED)
         try:
-            self._emit("identity", self.read_identity(timeout=5.0))
+            self._emit(DeviceEventKind.IDENTITY, self.read_identity(timeout=5.0))
         except DeviceError as exc:
-            self._emit("read_failed", exc)
+            self._emit(DeviceEventKind.READ_FAILED, exc)
 
     def remove(self) -> None:
         if self._card is None:
@@ -45,7 +45,7 @@ class SimulatedCardReader(BaseDevice):
         self._card = None
         self._present.clear()
         self._set_state(DeviceState.READY, "card.place")
-        self._emit("card_removed")
+        self._emit(DeviceEventKind.CARD_REMOVED)
 
     def fail_next(self, code: str) -> None:
         """Scripted fault for tests: the next read fails with this message code."""

@@ -46,7 +46,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kiosk.core.devices import DeviceState, FixedBy, Level, PrintResult
+from kiosk.core.devices import DeviceEventKind, DeviceState, FixedBy, Level, PrintResult
 from kiosk.core.documents import Document
 from kiosk.core.errors import DeviceError, DeviceTimeout
 from kiosk.peripherals.base import BaseDevice
@@ -64,6 +64,7 @@ STATUS_POLL_S = 0.5  # while waiting for a job's answer, ask the paper sensor th
 WATCH_FAULT_S = 1.0  # a printer in fault is asked this often, to say "ready" soon after staff fix it
 WATCH_IDLE_S = 20.0  # an idle, healthy printer is asked this often (paper low, cable pulled)
 BACKOFF_S = (0.2, 0.5, 1.0, 2.0)
+PAPER_EVENTS = {Level.LOW: DeviceEventKind.PAPER_LOW, Level.OUT: DeviceEventKind.PAPER_OUT}  # said once, on the change
 
 
 @dataclass
@@ -152,7 +153,7 @@ class EscPosPrinter(BaseDevice):
             self.journal.record(job_id, len(data), job.confirmation or "none")
         finally:
             self._head.release()
-        self._emit("printed", job_id)
+        self._emit(DeviceEventKind.PRINTED, job_id)
         return self._result(job_id, len(data), token)
 
     def check(self) -> st.PaperStatus:
@@ -317,8 +318,9 @@ class EscPosPrinter(BaseDevice):
         else:
             self._set_state(DeviceState.READY, "device.ready", None, levels)
         previous, self._paper = self._paper, paper.paper
-        if paper.paper != previous and paper.paper in (Level.LOW, Level.OUT):
-            self._emit(f"paper_{paper.paper.value}")
+        kind = PAPER_EVENTS.get(paper.paper)
+        if paper.paper != previous and kind is not None:
+            self._emit(kind)
 
     def _refuse_on_fault(self) -> None:
         current = self.status()

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from kiosk.core.devices import Cancel, DeviceState, FixedBy
+from kiosk.core.devices import Cancel, DeviceEventKind, DeviceState, FixedBy
 from kiosk.core.errors import DeviceError, DeviceTimeout
 from kiosk.core.identity import Identity
 from kiosk.peripherals.base import BaseDevice
@@ -159,7 +159,7 @@ class PcscCardReader(BaseDevice):
             gone = [slot for slot in self._slots.values() if slot.present]
             self._slots.clear()
         for _slot in gone:
-            self._emit("card_removed")
+            self._emit(DeviceEventKind.CARD_REMOVED)
 
     def _list(self) -> list[str]:
         hresult, names = self._scard.SCardListReaders(self._context, [])
@@ -249,9 +249,9 @@ class PcscCardReader(BaseDevice):
             with self._result:
                 self._last_identity = None  # the holder's data leaves with the card
             self._set_state(DeviceState.READY, "card.place")
-            self._emit("card_removed")
+            self._emit(DeviceEventKind.CARD_REMOVED)
         if present and (not was_present or swapped):
-            self._emit("card_inserted")
+            self._emit(DeviceEventKind.CARD_INSERTED)
             self._start_read(name, counter, atr)
 
     # -- reading ----------------------------------------------------------------------------
@@ -343,9 +343,9 @@ class PcscCardReader(BaseDevice):
             self._last_identity = (identity, error)
             self._result.notify_all()
         if identity is not None:
-            self._emit("identity", identity)
+            self._emit(DeviceEventKind.IDENTITY, identity)
         else:
-            self._emit("read_failed", error)
+            self._emit(DeviceEventKind.READ_FAILED, error)
 
     # -- the contract's command -------------------------------------------------------------
     def read_identity(self, timeout: float, cancel: Cancel | None = None) -> Identity:

@@ -22,7 +22,7 @@ import threading
 import time
 from concurrent.futures import Future
 
-from kiosk.core.devices import Cancel, DeviceState, FixedBy
+from kiosk.core.devices import Cancel, DeviceEventKind, DeviceState, FixedBy
 from kiosk.core.errors import DeviceCancelled, DeviceError, DeviceTimeout
 from kiosk.core.identity import Identity
 from kiosk.peripherals.base import BaseDevice
@@ -235,7 +235,7 @@ class SamIdReader(BaseDevice):
             self._absent_polls = 0
             if not self._present:
                 self._present, self._card_read = True, False
-                self._emit("card_inserted")
+                self._emit(DeviceEventKind.CARD_INSERTED)
             if not self._card_read or self._has_waiters():
                 self._read_card(stop, announce=not self._card_read)
         elif sw3 == SW3_NO_CARD:
@@ -269,20 +269,20 @@ class SamIdReader(BaseDevice):
             log.info("%s: card read in %.0f ms", self.name, (time.monotonic() - started) * 1000)
             self._set_state(DeviceState.READY, "card.present")
             if announce:
-                self._emit("identity", identity)
+                self._emit(DeviceEventKind.IDENTITY, identity)
             self._deliver(identity)
             return
         assert error is not None
         self._card_read = True  # wait for the card to be lifted and placed again
         self._set_state(DeviceState.USER_ERROR, error.code, FixedBy.CITIZEN)
         if announce:
-            self._emit("read_failed", error)
+            self._emit(DeviceEventKind.READ_FAILED, error)
         self._fail_waiters(error)
 
     def _card_gone(self) -> None:
         self._present, self._card_read, self._absent_polls = False, False, 0
         self._set_state(DeviceState.READY, "card.place")
-        self._emit("card_removed")
+        self._emit(DeviceEventKind.CARD_REMOVED)
 
     def _module_ok(self) -> None:
         """A cycle went through: the module works, whatever it said before."""
@@ -303,7 +303,7 @@ class SamIdReader(BaseDevice):
         self._fail_waiters(exc)
         if self._present and not self._card_read and not self._fault_reported:
             self._fault_reported = True  # the citizen waiting at the reader hears it once, not every cycle
-            self._emit("read_failed", exc)
+            self._emit(DeviceEventKind.READ_FAILED, exc)
 
     def _lost(self, exc: SamDisconnected) -> None:
         log.warning("%s: serial port lost (%s)", self.name, exc.detail)
@@ -312,4 +312,4 @@ class SamIdReader(BaseDevice):
         if self._present:
             # Nobody can vouch for the card any more: whoever waits for its removal is told now.
             self._present, self._card_read = False, False
-            self._emit("card_removed")
+            self._emit(DeviceEventKind.CARD_REMOVED)
