@@ -78,22 +78,30 @@ def wait_identity(device: PcscCardReader, events: list[DeviceEvent], name: str, 
         time.sleep(0.05)
 
 
+class HoldsFirstInsertion:
+    """A listener that keeps every event and holds the thread that says card_inserted first (the
+    monitor's) until released: the driver's monitor is busy while cards come and go."""
+
+    def __init__(self) -> None:
+        self.events: list[DeviceEvent] = []
+        self.stalled, self.release = threading.Event(), threading.Event()
+
+    def __call__(self, event: DeviceEvent) -> None:
+        self.events.append(event)
+        if event.kind == "card_inserted" and not self.stalled.is_set():
+            self.stalled.set()
+            self.release.wait(10)
+
+
 @pytest.mark.timeout(60, method="thread")
 def test_a_card_swapped_while_the_monitor_is_busy_is_still_read(
     pcscd_server: PcscdServer, citizen_slot: CardSlot
 ) -> None:
     reader = pcscd_server.pcsc_name(CITIZEN_SLOT)
     device = PcscCardReader("card_reader", reader="kiosk citizen*", read_timeout=5.0)
-    events: list[DeviceEvent] = []
-    stalled, release = threading.Event(), threading.Event()
-
-    def slow_listener(event: DeviceEvent) -> None:
-        events.append(event)
-        if event.kind == "card_inserted" and not stalled.is_set():
-            stalled.set()
-            release.wait(10)  # the monitor thread is held here
-
-    device.subscribe(slow_listener)
+    listener = HoldsFirstInsertion()
+    events, stalled, release = listener.events, listener.stalled, listener.release
+    device.subscribe(listener)
     device.open()
     try:
         with PcscdWatch([reader]) as watch:  # what pcscd sees, from another process
@@ -120,20 +128,14 @@ def test_a_card_swapped_faster_than_pcscd_polls_is_still_read(
     400 ms: a card out and another in between two polls leaves pcscd's state and event counter as
     they were, so the monitor sees nothing. The read started for the first card fails as
     "removed" (its session broke: "Transaction failed"), while pcscd still shows a card: the one
-    now in the reader, which the driver, until it read again in that case, never read. This is what the first test
-    ran into 1 time in 3 when its watcher had not yet reported the first card ("empty" then was its
-    view from before the insertion) and the test swapped the cards within a few milliseconds."""
+    now in the reader, which the driver, until it read again in that case, never read. This is
+    what the first test ran into 1 time in 3 when its watcher had not yet reported the first card
+    ("empty" then was its view from before the insertion) and the test swapped the cards within
+    a few milliseconds."""
     device = PcscCardReader("card_reader", reader="kiosk citizen*", read_timeout=5.0)
-    events: list[DeviceEvent] = []
-    stalled, release = threading.Event(), threading.Event()
-
-    def slow_listener(event: DeviceEvent) -> None:
-        events.append(event)
-        if event.kind == "card_inserted" and not stalled.is_set():
-            stalled.set()
-            release.wait(10)  # the read for the first card starts after the swap
-
-    device.subscribe(slow_listener)
+    listener = HoldsFirstInsertion()  # the read for the first card starts after the swap
+    events, stalled, release = listener.events, listener.stalled, listener.release
+    device.subscribe(listener)
     device.open()
     try:
         wait_ready(device)
