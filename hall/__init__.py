@@ -2,13 +2,14 @@
 terminal health, the staff pages).
 
 It runs on a server and the kiosk only talks HTTP to it. It shares a few definitions with the
-kiosk's core (the service-item model it validates its catalogue with, device state names, request
-signing), never the kiosk's screens or drivers: the hall imports only kiosk.core.
+kiosk's core (the wire models terminals send and the hall's error codes in kiosk.core.protocol, the
+service-item model it validates its catalogue with, device state names, request signing), never the
+kiosk's screens or drivers: the hall imports only kiosk.core.
 
     app.py              builds the app: the store, the routers, the error answers, the access log
     api/<resource>.py   one APIRouter per resource (docs/submission-protocol.md), routes handing off to the store
     web/                the HTML pages on one page template (page.py): progress.py (citizens), staff.py, terminals.py
-    schemas.py          the bodies the hall reads and answers (pydantic), and the shapes of paths and queries
+    schemas.py          the hall's answers and the staff's bodies (pydantic), the shapes of paths and queries
     errors.py           HallError (a status, a code, a message) and how every error is answered
     deps.py             FastAPI dependencies: the store, the catalogue, a terminal's signed request, the staff login
     openapi.py          what the OpenAPI document states beyond the routes' signatures

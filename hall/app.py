@@ -17,7 +17,6 @@ from hall import __version__, errors
 from hall.api import applications, appointments, blobs, catalogue, health, progress, ratings, staff, terminals
 from hall.catalogue import CatalogueFiles
 from hall.openapi import complete_document
-from hall.schemas import Heartbeat, Manifest, Rating
 from hall.signing import Verifier
 from hall.staff_auth import hash_accounts
 from hall.store import Store
@@ -25,6 +24,7 @@ from hall.web import progress as progress_page
 from hall.web import staff as staff_pages
 from hall.web import terminals as terminals_page
 from kiosk.core.paths import SERVICES_DIR
+from kiosk.core.protocol import Heartbeat, Manifest, Rating
 
 access_log = logging.getLogger("hall.access")
 

@@ -24,6 +24,7 @@ from hall.schemas import Model
 from hall.signing import Claim, Verifier, path_and_query
 from hall.staff_auth import require_staff
 from hall.store import Store
+from kiosk.core.protocol import HallErrorCode
 
 MAX_JSON_BYTES = 1 << 20  # an application with its manifest is a few kilobytes
 
@@ -82,7 +83,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
     async for data in request.stream():
         body += data
         if len(body) > limit:
-            raise HallError(413, "hall.too_large", f"the body is over {limit} bytes")
+            raise HallError(413, HallErrorCode.TOO_LARGE, f"the body is over {limit} bytes")
     return body
 
 

@@ -1,4 +1,5 @@
-"""The hall's errors: every one answers {"error": {"code": "hall.…", "message": "…", …}}.
+"""The hall's errors: every one answers {"error": {"code": "hall.…", "message": "…", …}}, its code one
+of kiosk.core.protocol.HallErrorCode (the terminal compares against the same).
 
 `HallError` is the one error a route (or hall.signing, hall.staff_auth) raises: an HTTP status, a
 code, a message and what else the terminal needs to act on (missing parts, bytes received, the
@@ -20,12 +21,14 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from kiosk.core.protocol import HallErrorCode
+
 log = logging.getLogger("hall")
 
 
 class HallError(Exception):
     def __init__(
-        self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None, **extra: Any
+        self, status: int, code: HallErrorCode, message: str, *, headers: dict[str, str] | None = None, **extra: Any
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -36,11 +39,11 @@ class HallError(Exception):
 
 
 def not_found(message: str) -> HallError:
-    return HallError(404, "hall.not_found", message)
+    return HallError(404, HallErrorCode.NOT_FOUND, message)
 
 
 def invalid(message: str) -> HallError:
-    return HallError(400, "hall.invalid", message)
+    return HallError(400, HallErrorCode.INVALID, message)
 
 
 def describe(err: ValidationError | RequestValidationError, prefix: str = "") -> str:
@@ -69,10 +72,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "hall.not_found", 405: "hall.method_not_allowed"}.get(exc.status_code, "hall.invalid")
+        code = {404: HallErrorCode.NOT_FOUND, 405: HallErrorCode.METHOD_NOT_ALLOWED}.get(
+            exc.status_code, HallErrorCode.INVALID
+        )
         return answer(HallError(exc.status_code, code, str(exc.detail)))
 
     @app.exception_handler(Exception)
     async def _internal_error(_request: Request, exc: Exception) -> JSONResponse:
         log.error("internal error: %s", type(exc).__name__)
-        return answer(HallError(500, "hall.internal", "internal error"))
+        return answer(HallError(500, HallErrorCode.INTERNAL, "internal error"))

@@ -18,6 +18,7 @@ from typing import Any, cast
 
 from hall.errors import HallError
 from hall.store import Store
+from kiosk.core.protocol import HallErrorCode
 from kiosk.core.signing import MAX_SKEW_S, NONCE_TTL_S, matches, signature
 
 HEADERS = ("x-terminal-id", "x-timestamp", "x-nonce", "x-signature")
@@ -29,7 +30,7 @@ _SIGNATURE = re.compile(r"^[0-9a-f]{64}$")
 
 
 class SignatureRejected(HallError):
-    def __init__(self, code: str, message: str, **extra: Any) -> None:
+    def __init__(self, code: HallErrorCode, message: str, **extra: Any) -> None:
         super().__init__(401, code, message, **extra)
 
 
@@ -66,17 +67,19 @@ class Verifier:
         """Headers present, terminal known, timestamp within MAX_SKEW_S. Reads the database on a cache miss."""
         values = [headers.get(name) for name in HEADERS]
         if not all(values):
-            raise SignatureRejected("hall.signature.missing", "X-Terminal-Id, X-Timestamp, X-Nonce and X-Signature")
+            raise SignatureRejected(
+                HallErrorCode.SIGNATURE_MISSING, "X-Terminal-Id, X-Timestamp, X-Nonce and X-Signature"
+            )
         terminal_id, timestamp, nonce, given = (str(v) for v in values)
         key = self._key(terminal_id)
         if key is None:
-            raise SignatureRejected("hall.signature.unknown_terminal", "no key for this terminal")
+            raise SignatureRejected(HallErrorCode.SIGNATURE_UNKNOWN_TERMINAL, "no key for this terminal")
         if not (_TIMESTAMP.match(timestamp) and _NONCE.match(nonce) and _SIGNATURE.match(given)):
-            raise SignatureRejected("hall.signature.bad", "malformed signature header")
+            raise SignatureRejected(HallErrorCode.SIGNATURE_BAD, "malformed signature header")
         now = self._clock()
         if abs(now - int(timestamp)) > MAX_SKEW_S:
             raise SignatureRejected(
-                "hall.signature.stale", "the timestamp is too far from the hall's clock", server_time=int(now)
+                HallErrorCode.SIGNATURE_STALE, "the timestamp is too far from the hall's clock", server_time=int(now)
             )
         return Claim(terminal_id, key, timestamp, nonce, given)
 
@@ -88,10 +91,10 @@ class Verifier:
         # hashlib reads any buffer, a memory map too; kiosk.core.signing names only the terminal's bytes.
         expected = signature(claim.key, method, target, cast(bytes, body), claim.timestamp, claim.nonce)
         if not matches(expected, claim.signature):
-            raise SignatureRejected("hall.signature.bad", "signature does not match the request")
+            raise SignatureRejected(HallErrorCode.SIGNATURE_BAD, "signature does not match the request")
         now = self._clock()
         if not self._store.remember_nonce(claim.terminal_id, claim.nonce, now, NONCE_TTL_S):
-            raise SignatureRejected("hall.signature.replay", "this nonce was used before")
+            raise SignatureRejected(HallErrorCode.SIGNATURE_REPLAY, "this nonce was used before")
         with self._lock:
             prune = now - self._pruned_at > PRUNE_EVERY_S
             if prune:

@@ -32,6 +32,7 @@ from fastapi.security.base import SecurityBase
 
 from hall.errors import HallError
 from hall.store import Limit, Store
+from kiosk.core.protocol import HallErrorCode
 
 log = logging.getLogger("hall.staff")
 
@@ -49,14 +50,14 @@ _NAME = re.compile(r"^[^\x00-\x1f\x7f:]{1,64}$")
 class StaffRefused(HallError):
     """Missing or wrong credentials (401), or a locked name (429)."""
 
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str], **extra: Any) -> None:
+    def __init__(self, status: int, code: HallErrorCode, message: str, headers: dict[str, str], **extra: Any) -> None:
         super().__init__(status, code, message, headers=headers, **extra)
 
 
 def _unauthorized() -> StaffRefused:
     return StaffRefused(
         401,
-        "hall.staff.unauthorized",
+        HallErrorCode.STAFF_UNAUTHORIZED,
         "staff credentials are required",
         {"WWW-Authenticate": WWW_AUTHENTICATE},
     )
@@ -152,7 +153,7 @@ class StaffAuth(SecurityBase):
         if retry_after:
             raise StaffRefused(
                 429,
-                "hall.staff.locked",
+                HallErrorCode.STAFF_LOCKED,
                 "too many failed logins for this name; try again later",
                 {"Retry-After": str(retry_after), "WWW-Authenticate": WWW_AUTHENTICATE},
                 retry_after=retry_after,

@@ -14,8 +14,9 @@ from starlette.concurrency import run_in_threadpool
 from hall.deps import Signed, StoreDep, check_terminal
 from hall.errors import HallError, invalid, not_found
 from hall.openapi import answers, json_body, signed
-from hall.schemas import PDF_PAGE, Application, Committed, Manifest, StillMissing, Text
+from hall.schemas import PDF_PAGE, Committed, StillMissing
 from hall.store import ConflictError, Document, IncompleteError, Store
+from kiosk.core.protocol import PDF_NAME, Application, HallErrorCode, Manifest, Text
 
 router = APIRouter()
 
@@ -44,7 +45,7 @@ async def open_application(receipt_no: str, terminal: Signed, store: StoreDep) -
     try:
         outcome = await run_in_threadpool(store.open_application, application.model_dump(mode="json"), docs)
     except ConflictError:
-        raise HallError(409, "hall.conflict", _CONFLICT) from None
+        raise HallError(409, HallErrorCode.CONFLICT, _CONFLICT) from None
     answer = await run_in_threadpool(_what_is_missing, store, receipt_no)
     return JSONResponse(answer, status_code=201 if outcome == "created" else 200)
 
@@ -64,9 +65,9 @@ async def commit_application(receipt_no: Text, terminal: Signed, store: StoreDep
     try:
         await run_in_threadpool(store.commit_application, submission)
     except IncompleteError as exc:
-        raise HallError(409, "hall.incomplete", "parts are missing", missing=exc.missing) from None
+        raise HallError(409, HallErrorCode.INCOMPLETE, "parts are missing", missing=exc.missing) from None
     except ConflictError:
-        raise HallError(409, "hall.conflict", "a part's declared size is not its content's") from None
+        raise HallError(409, HallErrorCode.CONFLICT, "a part's declared size is not its content's") from None
     return {
         "receipt_no": receipt_no,
         "state": "committed",
@@ -78,7 +79,7 @@ def _what_is_missing(store: Store, receipt_no: str) -> dict[str, Any]:
     """The answer to PUT /v1/applications/{receipt_no}: what the terminal still has to send."""
     submission = store.submission(receipt_no)
     if submission is None:  # removed right after being opened: nothing in the hall does that
-        raise HallError(500, "hall.internal", "application vanished")
+        raise HallError(500, HallErrorCode.INTERNAL, "application vanished")
     return {
         "receipt_no": receipt_no,
         "state": "committed" if submission.committed else "open",
@@ -88,7 +89,7 @@ def _what_is_missing(store: Store, receipt_no: str) -> dict[str, Any]:
 
 
 def _part_name(doc: Document) -> str:
-    return f"{doc.material_id}/document.pdf" if doc.page == PDF_PAGE else f"{doc.material_id}/{doc.page}.jpg"
+    return f"{doc.material_id}/{PDF_NAME}" if doc.page == PDF_PAGE else f"{doc.material_id}/{doc.page}.jpg"
 
 
 def _content_type(page: int) -> str:

@@ -12,8 +12,9 @@ from starlette.concurrency import run_in_threadpool
 from hall.deps import STAFF_ONLY, Signed, StoreDep
 from hall.errors import HallError, not_found
 from hall.openapi import answers, signed
-from hall.schemas import Appointment, Text
+from hall.schemas import Appointment
 from hall.store import ConflictError
+from kiosk.core.protocol import HallErrorCode, Text
 
 router = APIRouter()
 
@@ -29,7 +30,7 @@ def add_appointment(appointment: Appointment, store: StoreDep) -> JSONResponse:
     try:
         outcome = store.add_appointment(appointment.model_dump())
     except ConflictError:
-        raise HallError(409, "hall.conflict", "this code is taken by a different appointment") from None
+        raise HallError(409, HallErrorCode.CONFLICT, "this code is taken by a different appointment") from None
     return JSONResponse(appointment.model_dump(), status_code=201 if outcome == "created" else 200)
 
 

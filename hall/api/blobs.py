@@ -15,8 +15,9 @@ from starlette.concurrency import run_in_threadpool
 from hall.deps import Signed, StoreDep
 from hall.errors import HallError, invalid, not_found
 from hall.openapi import BLOB, CONTENT_RANGE_HEADER, answers, signed
-from hall.schemas import CONTENT_RANGE_PATTERN, SHA256_PATTERN, BlobReceived
-from hall.store import MAX_BLOB_BYTES, BlobHashError, BlobOffsetError, BlobState
+from hall.schemas import CONTENT_RANGE_PATTERN, BlobReceived
+from hall.store import BlobHashError, BlobOffsetError, BlobState
+from kiosk.core.protocol import MAX_BLOB_BYTES, SHA256_PATTERN, HallErrorCode
 
 router = APIRouter()
 
@@ -42,9 +43,11 @@ async def put_blob(sha256: str, terminal: Signed, store: StoreDep) -> Response:
                 await terminal.confirm(claim, body)
         state = await run_in_threadpool(store.files.append, sha256, start, total, chunk)
     except BlobOffsetError as exc:
-        raise HallError(409, "hall.blob.offset", "resume from the hall's offset", received=exc.received) from None
+        raise HallError(
+            409, HallErrorCode.BLOB_OFFSET, "resume from the hall's offset", received=exc.received
+        ) from None
     except BlobHashError:
-        raise HallError(422, "hall.blob.hash", "the blob does not hash to its name; it was discarded") from None
+        raise HallError(422, HallErrorCode.BLOB_HASH, "the blob does not hash to its name; it was discarded") from None
     finally:
         chunk.unlink(missing_ok=True)
     return _blob_response(state, {"sha256": sha256, "received": state.received, "complete": state.complete})
@@ -90,7 +93,7 @@ def _content_range(header: str | None) -> tuple[int, int, int]:
         raise invalid("Content-Range: bytes START-END/TOTAL is required")
     start, end, total = int(match["start"]), int(match["end"]), int(match["total"])
     if total > MAX_BLOB_BYTES:
-        raise HallError(413, "hall.blob.too_large", f"a blob is at most {MAX_BLOB_BYTES} bytes")
+        raise HallError(413, HallErrorCode.BLOB_TOO_LARGE, f"a blob is at most {MAX_BLOB_BYTES} bytes")
     if not start <= end < total:
         raise invalid("Content-Range: need START <= END < TOTAL")
     return start, end, total

@@ -14,8 +14,9 @@ from starlette.concurrency import run_in_threadpool
 from hall.deps import Signed, StoreDep
 from hall.errors import HallError, invalid, not_found
 from hall.openapi import answers, signed
-from hall.schemas import Progress, Text
+from hall.schemas import Progress
 from hall.store import Locked, Proof
+from kiosk.core.protocol import HallErrorCode, Text
 from kiosk.core.signing import TOKEN_PATTERN
 
 router = APIRouter()
@@ -43,7 +44,7 @@ async def progress(
     if isinstance(found, Locked):
         raise HallError(
             429,
-            "hall.progress.locked",
+            HallErrorCode.PROGRESS_LOCKED,
             "too many failed lookups for this receipt number or from this caller; try again later",
             headers={"Retry-After": str(found.retry_after)},
             retry_after=found.retry_after,

@@ -11,8 +11,9 @@ from starlette.concurrency import run_in_threadpool
 from hall.deps import STAFF_ONLY, Signed, StoreDep, check_terminal
 from hall.errors import HallError
 from hall.openapi import answers, json_body, signed
-from hall.schemas import PageLimit, PageOffset, Rating, RatingPage, RatingStored, Text
+from hall.schemas import PageLimit, PageOffset, RatingPage, RatingStored
 from hall.store import ConflictError
+from kiosk.core.protocol import HallErrorCode, Rating, Text
 
 router = APIRouter()
 
@@ -29,7 +30,7 @@ async def add_rating(terminal: Signed, store: StoreDep) -> JSONResponse:
     try:
         outcome, record = await run_in_threadpool(store.add_rating, rating.model_dump())
     except ConflictError:
-        raise HallError(409, "hall.conflict", "this session already rated differently") from None
+        raise HallError(409, HallErrorCode.CONFLICT, "this session already rated differently") from None
     return JSONResponse(record, status_code=201 if outcome == "created" else 200)
 
 

@@ -23,9 +23,9 @@ from hall.schemas import (
     PageOffset,
     StateChange,
     StateChanged,
-    Text,
 )
 from hall.store import TransitionError
+from kiosk.core.protocol import HallErrorCode, Text
 
 router = APIRouter()
 
@@ -92,7 +92,9 @@ def change_state(receipt_no: Text, change: StateChange, staff_name: StaffName, s
     try:
         changed = store.change_state(receipt_no, change.state, change.note, staff_name)
     except TransitionError:
-        raise HallError(409, "hall.state.transition", "the application's current state does not lead there") from None
+        raise HallError(
+            409, HallErrorCode.STATE_TRANSITION, "the application's current state does not lead there"
+        ) from None
     if changed is None:
         raise not_found("no such application")
     return JSONResponse(changed, status_code=201)

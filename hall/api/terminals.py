@@ -16,8 +16,9 @@ from starlette.concurrency import run_in_threadpool
 from hall.deps import STAFF_ONLY, CatalogueDep, Signed, StoreDep, parse_json
 from hall.errors import HallError
 from hall.openapi import answers, json_body, signed
-from hall.schemas import Heartbeat, HeartbeatReceived, TerminalList
+from hall.schemas import HeartbeatReceived, TerminalList
 from hall.terminal_status import terminal_statuses
+from kiosk.core.protocol import HallErrorCode, Heartbeat
 
 router = APIRouter()
 
@@ -31,7 +32,7 @@ router = APIRouter()
 async def heartbeat(terminal_id: str, terminal: Signed, store: StoreDep, catalogue: CatalogueDep) -> dict[str, Any]:
     signer, body = await terminal.body()
     if signer != terminal_id:
-        raise HallError(403, "hall.forbidden", "a terminal reports only for itself")
+        raise HallError(403, HallErrorCode.FORBIDDEN, "a terminal reports only for itself")
     beat = parse_json(body, Heartbeat, "body")
     received_at = await run_in_threadpool(store.record_heartbeat, terminal_id, beat.model_dump(mode="json"))
     published = await run_in_threadpool(catalogue.current)

@@ -1,7 +1,7 @@
 """The hall's storage: SQLAlchemy Core tables (SQLite, or PostgreSQL with the same code) and page files.
 
-Everything here takes already-validated plain data; HTTP and validation live in hall.api and
-hall.schemas. One module per concern, each a part of `Store`:
+Everything here takes already-validated plain data; HTTP and validation live in hall.api,
+hall.schemas and kiosk.core.protocol. One module per concern, each a part of `Store`:
 
     tables.py        the schema: every table, one place
     engine.py        make_engine (schema created), upserts, ConflictError
@@ -19,7 +19,6 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from hall.store.applications import (
-    RECEIPT_PATTERN,
     TRANSITIONS,
     ApplicationStore,
     Document,
@@ -28,7 +27,7 @@ from hall.store.applications import (
     TransitionError,
 )
 from hall.store.appointments import AppointmentStore
-from hall.store.blobs import MAX_BLOB_BYTES, BlobHashError, BlobOffsetError, BlobState, DocumentFiles
+from hall.store.blobs import BlobHashError, BlobOffsetError, BlobState, DocumentFiles
 from hall.store.engine import ConflictError, make_engine
 from hall.store.limits import CALLER_LIMIT, RECEIPT_LIMIT, Limit
 from hall.store.progress import Locked, ProgressStore, Proof
@@ -40,9 +39,7 @@ from hall.store.terminals import TerminalStore
 # What the rest of the hall and its tests use; the modules hold more.
 __all__ = [
     "CALLER_LIMIT",
-    "MAX_BLOB_BYTES",
     "RECEIPT_LIMIT",
-    "RECEIPT_PATTERN",
     "TRANSITIONS",
     "BlobHashError",
     "BlobOffsetError",

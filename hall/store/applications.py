@@ -28,9 +28,6 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "approved": ("mailed",),
 }
 OPEN = "open"  # created by a terminal, parts still coming: visible to no one until committed
-# The shape of a receipt number the hall accepts (the terminal's format, loosely). hall.schemas checks
-# submissions against it and hall.web.progress the progress page's URL.
-RECEIPT_PATTERN = r"^[A-Z0-9-]{7,39}[A-Z0-9*]$"  # the check character may be "*" (ISO 7064 MOD 37-2)
 
 
 class IncompleteError(Exception):

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-MAX_BLOB_BYTES = 20 * 1024 * 1024  # one page image or PDF
-
 
 class BlobOffsetError(Exception):
     """A chunk that does not start where the hall's copy ends."""

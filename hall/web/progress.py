@@ -29,8 +29,9 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from hall.deps import StoreDep
-from hall.store import RECEIPT_PATTERN, Locked, Proof, Store
+from hall.store import Locked, Proof, Store
 from hall.web.page import MONOSPACE, Site, e, message, read_form, state_badge, state_name, time_tag
+from kiosk.core.protocol import RECEIPT_PATTERN
 from kiosk.core.signing import TOKEN_PATTERN
 
 router = APIRouter()

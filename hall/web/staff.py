@@ -49,7 +49,7 @@ from hall.web.page import (
 
 PAGE_SIZE = 50
 _MAX_FORM_BYTES = 8 * 1024  # a state and a note of at most 200 characters, percent-encoded
-_PREFIX = re.compile(r"^[A-Z0-9*-]{0,40}$")  # of a receipt number (hall.store.RECEIPT_PATTERN's characters)
+_PREFIX = re.compile(r"^[A-Z0-9*-]{0,40}$")  # of a receipt number (kiosk.core.protocol.RECEIPT_PATTERN's characters)
 _LEVELS = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
 
 HEADERS = {

@@ -39,14 +39,14 @@ from typing import Any, Self
 from urllib.parse import quote
 
 import requests
+from pydantic import ValidationError
 
 from kiosk.core.errors import HallError
+from kiosk.core.protocol import HallErrorCode, manifest, refusal
 from kiosk.core.signing import signed_headers
 
-PDF_NAME = "document.pdf"  # a material's PDF, beside its pages: <material_id>/document.pdf
 log = logging.getLogger("kiosk.hall")
 EXTRA_FIELDS = ("server_time", "received", "retry_after")  # error fields callers act on; nothing else is kept
-STALE = "hall.signature.stale"
 
 
 class _NoQueryStrings(logging.Filter):
@@ -176,8 +176,12 @@ class HallClient:
     # -- submitting (docs/submission-protocol.md) -------------------------------------------------
 
     def create(self, receipt_no: str, application: dict[str, Any], parts: list[tuple[str, str, int]]) -> dict[str, Any]:
-        """Step 1: {"receipt_no", "state", "missing": [sha256…], "received": {sha256: bytes}}."""
-        body = {"application": application, "parts": [{"name": n, "sha256": s, "size": z} for n, s, z in parts]}
+        """Step 1: {"receipt_no", "state", "missing": [sha256…], "received": {sha256: bytes}}. `application`
+        goes as it was queued; hall.rejected, before anything is sent, for a part the hall would refuse."""
+        try:
+            body = manifest(application, parts)
+        except ValidationError as exc:
+            raise HallError(f"create: {refusal(exc)}", code="hall.rejected") from None
         response = self._send("PUT", f"/v1/applications/{_seg(receipt_no)}", op="create", json_body=body)
         return json_object(response, "create")
 
@@ -237,7 +241,7 @@ class HallClient:
         )
         response, signed_at = self._exchange(prepared, op, session_id)
         server_code = _error_body(response)[0] if response.status_code == 401 else None
-        if server_code == STALE and "server_time" in (extras := _extras(response)):
+        if server_code == HallErrorCode.SIGNATURE_STALE and "server_time" in (extras := _extras(response)):
             self.clock.learn(extras["server_time"], signed_at)
             response, signed_at = self._exchange(prepared, op, session_id)  # with a fresh nonce
         return self._checked(response, op, session_id, signed_at)

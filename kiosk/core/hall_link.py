@@ -24,10 +24,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from pydantic import ValidationError
+
 from kiosk import __version__
 from kiosk.core.catalogue import Catalogue
 from kiosk.core.errors import CatalogueError, HallError
 from kiosk.core.hall_client import HallClock
+from kiosk.core.protocol import Heartbeat, refusal, wire
 from kiosk.core.sealing import fsync_directory
 
 log = logging.getLogger(__name__)
@@ -152,14 +155,20 @@ class HallLink:
             self.sync()
 
     def heartbeat_body(self) -> dict[str, Any]:
-        return {
-            "version": __version__,
-            "sent_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self._hall.clock.now())),
-            "interval_s": round(self.interval_s),
-            "catalogue_version": self.version,
-            "clock_skew_s": round(self._hall.clock.skew_s),
-            **self._report(),
-        }
+        """The Heartbeat as the hall receives it; hall.rejected for one it would refuse (a report too
+        large, say), which `beat` answers as it answers the hall's own refusal."""
+        try:
+            beat = Heartbeat(
+                version=__version__,
+                sent_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self._hall.clock.now())),
+                interval_s=round(self.interval_s),
+                catalogue_version=self.version,
+                clock_skew_s=round(self._hall.clock.skew_s),
+                **self._report(),
+            )
+        except ValidationError as exc:
+            raise HallError(f"heartbeat: {refusal(exc)}", code="hall.rejected") from None
+        return wire(beat)
 
     def sync(self) -> bool:
         """Fetch the hall's catalogue if it differs from ours; True when a new one was taken."""

@@ -14,13 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from kiosk.core import papers
+from pydantic import ValidationError
+
+from kiosk.core import papers, protocol
 from kiosk.core.catalogue import Catalogue, Material, ServiceItem
 from kiosk.core.code_kinds import Classified, CodeKind, CodeRules, classify
 from kiosk.core.devices import CodeRead, Frame, Printer, PrintResult
 from kiosk.core.documents import Document
 from kiosk.core.errors import HallError, KioskError, SessionError
-from kiosk.core.hall_client import PDF_NAME
 from kiosk.core.identity import Identity
 from kiosk.core.logctx import set_session
 from kiosk.core.messages import Messages
@@ -81,7 +82,7 @@ class Submission:
     def parts(self) -> list[tuple[str, bytes]]:
         """Every file as the hall names it: <material>/<page>.jpg and <material>/document.pdf."""
         pages = [(f"{material}/{page}.jpg", data) for material, page, data in self.pages]
-        return pages + [(f"{material}/{PDF_NAME}", pdf) for material, pdf in self.pdfs]
+        return pages + [(f"{material}/{protocol.PDF_NAME}", pdf) for material, pdf in self.pdfs]
 
 
 class Journey:
@@ -333,38 +334,23 @@ class Journey:
             now = self._now()
             self.session.receipt_no = self.numbers.next(now.date())
             self.session.submitted_at = now.timestamp()
+        submission = self._submission()
         self.session.go(Step.SUBMITTING)
-        return self._submission()
+        return submission
 
     def _submission(self) -> Submission:
-        item, identity = self.item, self.session.identity
-        submitted_at = dt.datetime.fromtimestamp(self.session.submitted_at).astimezone()
-        applicant = applicant_record(identity) if identity is not None else {}
-        for key in ("name", "id_number"):
-            if self.session.values.get(key):
-                applicant[key] = self.session.values[key]
+        """Raises HallError hall.rejected for an application the hall would refuse (kiosk.core.protocol)."""
+        item = self.item
         pages = [
             (material_id, index + 1, bytes(page.jpeg))
             for material_id, material_pages in self.session.pages.items()
             for index, page in enumerate(material_pages)
         ]
-        application = {
-            "receipt_no": self.session.receipt_no,
-            "terminal_id": self.terminal.id,
-            "session_id": self.session.session_id,
-            "item_id": item.id,
-            "item_name": item.name,
-            "submitted_at": submitted_at.isoformat(timespec="seconds"),
-            "applicant": applicant,
-            "form": dict(self.session.values),
-            "materials": [
-                {"id": m.id, "name": m.name, "pages": self.page_count(m.id)}
-                for m in item.materials
-                if self.page_count(m.id)
-            ],
-        }
-        if self.session.appointment:
-            application["appointment"] = self.session.appointment
+        try:
+            application = protocol.wire(self._application())
+        except ValidationError as exc:
+            log.error("session %s: application not valid: %s", self.session.session_id, protocol.refusal(exc))
+            raise HallError(protocol.refusal(exc), code="hall.rejected") from None
         pdfs = [
             (
                 m.id,
@@ -376,6 +362,32 @@ class Journey:
             if self.page_count(m.id)
         ]
         return Submission(application, pages, pdfs)
+
+    def _application(self) -> protocol.Application:
+        """The application as the hall receives it (Application's wire form leaves out an absent appointment)."""
+        item, identity = self.item, self.session.identity
+        applicant = applicant_record(identity) if identity is not None else {}
+        for key in ("name", "id_number"):
+            if self.session.values.get(key):
+                applicant[key] = self.session.values[key]
+        submitted_at = dt.datetime.fromtimestamp(self.session.submitted_at).astimezone()
+        appointment = {"appointment": self.session.appointment} if self.session.appointment else {}
+        return protocol.Application(
+            receipt_no=self.session.receipt_no,
+            terminal_id=self.terminal.id,
+            session_id=self.session.session_id,
+            item_id=item.id,
+            item_name=item.name,
+            submitted_at=submitted_at.isoformat(timespec="seconds"),
+            applicant=protocol.Applicant(**applicant),
+            form=dict(self.session.values),
+            materials=[
+                protocol.Material(id=m.id, name=m.name, pages=self.page_count(m.id))
+                for m in item.materials
+                if self.page_count(m.id)
+            ],
+            **appointment,
+        )
 
     def send_submission(self, submission: Submission) -> bool:
         """Blocking: into the outbox, sealed and on disk before anything says "submitted"; from
@@ -417,7 +429,7 @@ class Journey:
         try:
             return self.hall.progress(receipt_no, id_tail=id_tail, token=token, session_id=self.session.session_id)
         except HallError as exc:
-            if exc.params.get("server_code") != "hall.progress.locked":
+            if exc.params.get("server_code") != protocol.HallErrorCode.PROGRESS_LOCKED:
                 raise
             minutes = max(1, -(-int(exc.params.get("retry_after") or 900) // 60))
             raise KioskError("too many tries for this receipt number", code="query.locked", minutes=minutes) from None
@@ -482,18 +494,23 @@ class Journey:
         self.session.go(Step.RATING)
 
     def rating_payload(self, level: int, reasons: list[str], comment: str = "") -> dict[str, Any]:
+        """The rating as the hall receives it (kiosk.core.protocol.Rating); rating.invalid for one it would refuse."""
         if level not in RATING_LEVELS:
             raise SessionError(str(level), code="rating.invalid")
+        try:
+            rating = protocol.Rating(
+                receipt_no=self.session.receipt_no or None,
+                item_id=self.item.id,
+                terminal_id=self.terminal.id,
+                session_id=self.session.session_id,
+                level=level,
+                reasons=reasons,
+                comment=comment,
+            )
+        except ValidationError as exc:
+            raise SessionError(protocol.refusal(exc), code="rating.invalid") from None
         self.session.rating = level
-        return {
-            "receipt_no": self.session.receipt_no or None,
-            "item_id": self.item.id,
-            "terminal_id": self.terminal.id,
-            "session_id": self.session.session_id,
-            "level": level,
-            "reasons": reasons,
-            "comment": comment,
-        }
+        return protocol.wire(rating)
 
     def send_rating(self, payload: dict[str, Any]) -> None:
         """Into the outbox, which the uploader drains: a rating made while the hall is away still

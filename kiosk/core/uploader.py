@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from kiosk.core.errors import HallError, KioskError
 from kiosk.core.outbox import Item, Outbox
+from kiosk.core.protocol import HallErrorCode
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,14 @@ IDLE_S = 2.0  # between rounds when nothing was due or a try failed
 STOP_POLL_S = 0.1  # how soon run() notices `stop` while idle
 MAX_OFFSET_FIXES = 3  # 409 hall.blob.offset answers per blob and try: more means the hall and we disagree
 RETRY_CODES = frozenset({"hall.unreachable", "hall.server_error"})
-RETRY_SERVER_CODES = frozenset({"hall.signature.stale", "hall.signature.replay", "hall.incomplete", "hall.blob.offset"})
+RETRY_SERVER_CODES = frozenset(
+    {
+        HallErrorCode.SIGNATURE_STALE,
+        HallErrorCode.SIGNATURE_REPLAY,
+        HallErrorCode.INCOMPLETE,
+        HallErrorCode.BLOB_OFFSET,
+    }
+)
 
 
 class Hall(Protocol):
@@ -153,11 +161,11 @@ class Uploader:
                 answer = self._hall.put_chunk(sha, offset, chunk, len(data))
             except HallError as exc:
                 server_code = exc.params.get("server_code")
-                if server_code == "hall.blob.offset" and fixes < MAX_OFFSET_FIXES:
+                if server_code == HallErrorCode.BLOB_OFFSET and fixes < MAX_OFFSET_FIXES:
                     fixes += 1
                     offset = self._hall.head_blob(sha) or 0
                     continue
-                if server_code == "hall.blob.hash" and not resent:
+                if server_code == HallErrorCode.BLOB_HASH and not resent:
                     resent, offset = True, 0
                     continue
                 raise

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from kiosk.core import protocol
 from kiosk.core.catalogue import Material, ServiceItem, load_catalogue
 from kiosk.core.config import KioskConfig, load_config
 from kiosk.core.errors import ConfigError, KioskError
@@ -93,22 +94,22 @@ def page_jpeg(seed: int, index: int, page: int) -> bytes:
 def demo_application(
     receipt_no: str, terminal_id: str, item: ServiceItem, material: Material, citizen: Identity
 ) -> dict[str, Any]:
-    """The application JSON exactly as Journey._submission builds it, for a session that scanned
-    the citizen's card and photographed PAGES pages of one material."""
-    applicant = applicant_record(citizen)
+    """The application JSON as Journey._submission builds it (kiosk.core.protocol.Application), for a
+    session that scanned the citizen's card and photographed PAGES pages of one material."""
     prefill = citizen.field_values()
     form = {f.id: prefill.get(f.prefill, "") or f.default or (f.choices[0] if f.choices else "") for f in item.fields}
-    return {
-        "receipt_no": receipt_no,
-        "terminal_id": terminal_id,
-        "session_id": uuid.uuid4().hex[:12],
-        "item_id": item.id,
-        "item_name": item.name,
-        "submitted_at": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "applicant": applicant,
-        "form": {k: v for k, v in form.items() if v},
-        "materials": [{"id": material.id, "name": material.name, "pages": PAGES}],
-    }
+    application = protocol.Application(
+        receipt_no=receipt_no,
+        terminal_id=terminal_id,
+        session_id=uuid.uuid4().hex[:12],
+        item_id=item.id,
+        item_name=item.name,
+        submitted_at=dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        applicant=protocol.Applicant(**applicant_record(citizen)),
+        form={k: v for k, v in form.items() if v},
+        materials=[protocol.Material(id=material.id, name=material.name, pages=PAGES)],
+    )
+    return protocol.wire(application)
 
 
 def append_record(path: Path, receipt_no: str, parts: list[tuple[str, bytes]]) -> None:
