@@ -77,14 +77,30 @@ case "$mode" in
     echo "setup: done"
     ;;
   demo)
-    if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
-      # No screen: a virtual one, on whatever display number is free (Xvfb picks and tells us).
-      exec 3< <(Xvfb -displayfd 1 -screen 0 1080x1920x24 -nolisten tcp 2>/dev/null)
-      read -r number <&3
-      export DISPLAY=":$number"
-      echo "setup: no display found: started a virtual one on $DISPLAY (screenshots only)" >&2
+    if [ -n "${DISPLAY:-}" ] || [ -n "${WAYLAND_DISPLAY:-}" ]; then
+      exec .venv/bin/kiosk run "$@"
     fi
-    exec .venv/bin/kiosk run "$@"
+    # No screen: a virtual one, on whatever display number is free (Xvfb picks and tells us).
+    exec 3< <(exec Xvfb -displayfd 1 -screen 0 1080x1920x24 -nolisten tcp 2>/dev/null)
+    xvfb_pid=$!
+    read -r number <&3
+    export DISPLAY=":$number"
+    echo "setup: no display found: started a virtual one on $DISPLAY (screenshots only)" >&2
+    # The Xvfb goes when the kiosk does, however either is stopped: a signal to this script alone
+    # (a supervisor's, timeout's) is passed on to the kiosk, which shuts down, and then Xvfb ends.
+    # Job control: the kiosk in a process group of its own, so a Ctrl-C reaches it through the trap.
+    set -m
+    .venv/bin/kiosk run "$@" &
+    kiosk_pid=$!
+    trap 'kill -TERM "$kiosk_pid" 2>/dev/null || true' INT TERM HUP  # the kiosk shuts down on TERM
+    trap 'kill "$xvfb_pid" 2>/dev/null || true' EXIT
+    status=0
+    wait "$kiosk_pid" || status=$?
+    while kill -0 "$kiosk_pid" 2>/dev/null; do  # a trapped signal ended `wait` early: the kiosk is closing
+      status=0
+      wait "$kiosk_pid" || status=$?
+    done
+    exit "$status"
     ;;
   test)
     .venv/bin/ruff check .
