@@ -399,6 +399,23 @@ def test_begin_submit_refused_without_consent(journey: Journey, camera: PageMake
     assert journey.session.receipt_no == "", "no number is used up by a refused submit"
 
 
+def test_an_application_the_hall_would_refuse_is_refused_on_review(
+    journey: Journey, camera: PageMaker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Built through kiosk.core.protocol: what breaks the wire contract is refused before it is
+    sealed or sent, and the citizen stays on review with a message, instead of a receipt for an
+    application the hall would answer 400 and the outbox would park."""
+    to_review(journey, camera)
+    too_long = "张" * 101  # the contract's name is at most 100 characters
+    journey.session.values["name"] = too_long
+    with pytest.raises(HallError) as caught:
+        journey.begin_submit()
+    assert caught.value.code == "hall.rejected"
+    assert journey.step is Step.REVIEW
+    assert too_long not in caplog.text, "the log says where the contract broke, never the value"
+    assert "name: String should have at most 100 characters" in caplog.text
+
+
 def test_begin_submit_only_from_review(journey: Journey) -> None:
     to_form(journey)
     journey.give_consent(True)
